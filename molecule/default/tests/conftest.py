@@ -1,0 +1,38 @@
+"""Helpers shared by the testinfra tests of the Molecule scenarios."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def docker_json(host):
+    """Run a docker CLI command on the test host and parse its JSON output."""
+
+    def run(*args: str):
+        cmd = host.run("docker " + " ".join(args))
+        assert cmd.rc == 0, cmd.stderr
+        return json.loads(cmd.stdout)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def http(host):
+    """Make an HTTP request from inside the test host with curl; return status and headers."""
+
+    def request(url: str, *, method: str = "GET", resolve: str | None = None, extra: str = ""):
+        opts = f"--resolve {resolve}" if resolve else ""
+        cmd = host.run(f"curl -sS -o /dev/null -D - -X {method} --max-time 10 {opts} {extra} '{url}'")
+        assert cmd.rc == 0, cmd.stderr
+        lines = cmd.stdout.replace("\r", "").strip().split("\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers
+
+    return request

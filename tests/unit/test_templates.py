@@ -1,0 +1,83 @@
+"""Every role template and every computed role variable renders with undefined names as errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from .conftest import ROLES, render_template_file, render_var
+
+TEMPLATES = sorted(ROLES.glob("*/templates/**/*.j2"))
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROLES)))
+def test_template_renders_strictly(template):
+    role = template.relative_to(ROLES).parts[0]
+    overrides = {"docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"}}
+    text = render_template_file(role, template, **overrides)
+    assert "{{" not in text
+    assert "{%" not in text
+
+
+def test_templates_were_found():
+    assert TEMPLATES, "no .j2 template found under roles/*/templates"
+
+
+def test_docker_dropin_lists_the_environment():
+    template = ROLES / "docker/templates/environment.conf.j2"
+    text = render_template_file("docker", template, docker_service_environment={"B": "2", "A": "1"})
+    assert text.splitlines()[1:] == ["[Service]", 'Environment="A=1"', 'Environment="B=2"']
+
+
+def test_traefik_static_config_redirects_and_discovers():
+    # Parse what the role writes to traefik.yml, as Traefik will read it.
+    config = yaml.safe_load(render_var("traefik", "traefik_config | to_nice_yaml(indent=2, sort_keys=true)"))
+    web = config["entryPoints"]["web"]
+    assert web["address"] == ":80"
+    assert web["http"]["redirections"]["entryPoint"] == {
+        "to": "websecure",
+        "scheme": "https",
+        "permanent": True,
+    }
+    assert config["providers"]["docker"] == {"exposedByDefault": False, "network": "public"}
+    assert config["entryPoints"]["websecure"]["http"]["tls"] == {"certResolver": "letsencrypt"}
+    acme = config["certificatesResolvers"]["letsencrypt"]["acme"]
+    assert acme["storage"] == "/acme/acme.json"
+    assert acme["httpChallenge"] == {"entryPoint": "web"}
+
+
+def test_traefik_config_extra_is_merged_recursively():
+    config = render_var(
+        "traefik",
+        "traefik_config",
+        traefik_config_extra={"entryPoints": {"websecure": {"asDefault": True}}},
+        traefik_acme_enabled=False,
+    )
+    websecure = config["entryPoints"]["websecure"]
+    assert websecure["asDefault"] is True
+    assert websecure["address"] == ":443"
+    assert websecure["http"]["tls"] == {}
+    assert "certificatesResolvers" not in config
+
+
+def test_traefik_compose_publishes_on_the_bind_address():
+    compose = render_var("traefik", "traefik_compose", traefik_bind_address="127.0.0.1")
+    service = compose["services"]["traefik"]
+    assert service["ports"] == ["127.0.0.1:80:80", "127.0.0.1:443:443"]
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in service["volumes"]
+    assert service["healthcheck"]["test"] == ["CMD", "traefik", "healthcheck", "--ping"]
+    assert compose["networks"] == {"public": {"external": True}}
+
+
+def test_traefik_compose_publishes_on_every_interface_by_default():
+    compose = render_var("traefik", "traefik_compose")
+    assert compose["services"]["traefik"]["ports"] == ["80:80", "443:443"]
+
+
+@pytest.mark.parametrize(
+    ("distribution", "major", "expected"),
+    [("Debian", "13", "docker-compose"), ("Ubuntu", "24", "docker-compose-v2"), ("Debian", "12", "")],
+)
+def test_docker_distro_compose_package(distribution, major, expected):
+    facts = {"distribution": distribution, "distribution_major_version": major}
+    assert render_var("docker", "docker_distro_compose_package", ansible_facts=facts) == expected
