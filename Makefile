@@ -55,7 +55,7 @@ images: engine
 up: images
 	@$(STAGE) "up: converge site.yml on this machine" \
 	  ansible-playbook site.yml -i inventory/local
-	@$(STAGE) "up: smoke test" $(PY) scripts/smoke.py --inventory inventory/local
+	@$(STAGE) "up: smoke test" $(PY) scripts/smoke.py
 
 down: venv
 	@$(STAGE) "down: stop the local gateway" \

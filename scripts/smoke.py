@@ -1,14 +1,31 @@
-"""One-line smoke test of a gateway brought up by `make up`.
+"""Smoke test of a gateway brought up by `make up`, and what the user needs next.
 
-Checks what a user sees first: the HTTP entrypoint answers with a permanent redirect
-to HTTPS.
+Checks what a user sees first: http:// answers with a permanent redirect to https://,
+and https:// presents a certificate from the local test CA (Pebble) whose chain
+verifies against its issuing root. Then prints the URLs and how to trust the CA.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import socket
+import ssl
 import sys
+import time
+from pathlib import Path
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a fixed address, with SNI and Host set to the gateway's name."""
+
+    def __init__(self, host: str, address: str, port: int, context: ssl.SSLContext):
+        super().__init__(host, port, timeout=10, context=context)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def check_redirect(address: str, port: int, host: str) -> str:
@@ -25,14 +42,51 @@ def check_redirect(address: str, port: int, host: str) -> str:
     return f"http://{host}/smoke -> {response.status} {location}"
 
 
+def check_https(address: str, port: int, host: str, root: Path, wait: float) -> str:
+    context = ssl.create_default_context(cafile=str(root))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn = PinnedHTTPSConnection(host, address, port, context)
+            conn.request("GET", "/dashboard/")
+            response = conn.getresponse()
+            cert = conn.sock.getpeercert()
+            break
+        except (ssl.SSLError, OSError) as error:
+            # The first certificate may still be on its way from the test CA.
+            if time.monotonic() > deadline:
+                raise SystemExit(f"smoke: FAILED: https://{host}/: {error}") from None
+            time.sleep(1)
+    issuer = dict(item[0] for item in cert["issuer"]).get("commonName", "?")
+    if response.status != 401:
+        raise SystemExit(
+            f"smoke: FAILED: https://{host}/dashboard/ without credentials answered {response.status}"
+        )
+    return f"https://{host}/dashboard/ -> {response.status} (certificate from {issuer!r}, chain verified)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--inventory", default="inventory/local")
     parser.add_argument("--address", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=80)
-    parser.add_argument("--host", default="gateway.localhost")
+    parser.add_argument("--domain", default="gateway.localhost")
+    parser.add_argument("--root", type=Path, default=Path("/opt/mcp-gateway/acme-test-ca/issuing-root.pem"))
+    parser.add_argument("--secrets", type=Path, default=Path("build/local-secrets"))
+    parser.add_argument("--wait", type=float, default=60.0)
     args = parser.parse_args(argv)
-    print("smoke: ok:", check_redirect(args.address, args.port, args.host))
+
+    dashboard = f"traefik.{args.domain}"
+    print("smoke: ok:", check_redirect(args.address, 80, dashboard))
+    print("smoke: ok:", check_https(args.address, 443, dashboard, args.root, args.wait))
+    password = args.secrets / "dashboard-password"
+    print(
+        f"""
+The gateway runs on {args.address} (names under .localhost resolve to loopback).
+  dashboard   https://{dashboard}/dashboard/   user admin, password in {password}
+  test CA     Pebble's issuing root: {args.root}
+              curl --cacert {args.root} https://{dashboard}/dashboard/ -u admin:$(cat {password})
+              (browsers: import that file as a certificate authority; it changes when Pebble restarts)
+  stop        make down"""
+    )
     return 0
 
 

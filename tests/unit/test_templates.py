@@ -81,3 +81,62 @@ def test_traefik_compose_publishes_on_every_interface_by_default():
 def test_docker_distro_compose_package(distribution, major, expected):
     facts = {"distribution": distribution, "distribution_major_version": major}
     assert render_var("docker", "docker_distro_compose_package", ansible_facts=facts) == expected
+
+
+def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
+    files = render_var(
+        "traefik", "traefik_dynamic_files_enabled", traefik_dashboard_users=["admin:$2b$05$hash"]
+    )
+    middlewares = files["middlewares.yml"]["http"]["middlewares"]
+    assert set(middlewares) == {"mcp-auth", "secure-headers", "ip-allowlist", "cors", "dashboard-auth"}
+    forward = middlewares["mcp-auth"]["forwardAuth"]
+    assert forward["address"] == "http://auth:8000/verify"
+    assert forward["trustForwardHeader"] is False
+    assert forward["authResponseHeaders"] == ["X-User-Id", "X-User-Name", "X-Auth-Token"]
+    assert middlewares["ip-allowlist"] == {"ipAllowList": {"sourceRange": ["0.0.0.0/0", "::/0"]}}
+    assert middlewares["secure-headers"]["headers"]["stsSeconds"] == 31536000
+    default_tls = files["tls.yml"]["tls"]["options"]["default"]
+    assert default_tls["minVersion"] == "VersionTLS12"
+    assert default_tls["sniStrict"] is True
+    router = files["dashboard.yml"]["http"]["routers"]["dashboard"]
+    assert router["rule"] == "Host(`traefik.gateway.test`)"
+    assert router["service"] == "api@internal"
+    assert router["middlewares"][0] == "dashboard-auth@file"
+
+
+def test_traefik_dashboard_can_use_mcp_auth_or_be_disabled():
+    files = render_var("traefik", "traefik_dynamic_files_enabled", traefik_dashboard_auth="mcp-auth")
+    assert files["dashboard.yml"]["http"]["routers"]["dashboard"]["middlewares"][0] == "mcp-auth@file"
+    assert "dashboard-auth" not in files["middlewares.yml"]["http"]["middlewares"]
+    files = render_var("traefik", "traefik_dynamic_files_enabled", traefik_dashboard_enabled=False)
+    assert "dashboard.yml" not in files
+
+
+def test_traefik_entrypoints_drop_alias_headers_and_set_timeouts():
+    config = render_var("traefik", "traefik_config")
+    for name in ("web", "websecure"):
+        entrypoint = config["entryPoints"][name]
+        assert entrypoint["http"]["aliasHeadersStrategy"] == "delete"
+        assert entrypoint["transport"]["respondingTimeouts"]["writeTimeout"] == "0s"
+    assert config["entryPoints"]["internal"]["address"] == ":8082"
+    assert config["metrics"]["prometheus"]["entryPoint"] == "internal"
+    assert config["ping"] == {"entryPoint": "internal"}
+    assert "insecure" not in config["api"]
+
+
+def test_traefik_trusts_a_private_acme_ca_bundle():
+    compose = render_var("traefik", "traefik_compose", traefik_acme_ca_bundle="/srv/ca.pem")
+    service = compose["services"]["traefik"]
+    assert "/srv/ca.pem:/etc/traefik/acme-ca-bundle.pem:ro" in service["volumes"]
+    assert service["environment"]["LEGO_CA_CERTIFICATES"] == "/etc/traefik/acme-ca-bundle.pem"
+
+
+def test_pebble_resolves_every_name_to_traefik():
+    compose = render_var("acme_test_ca", "acme_test_ca_compose", traefik_ipv4_address="172.30.0.2")
+    command = compose["services"]["challtestsrv"]["command"]
+    assert command[command.index("-defaultIPv4") + 1] == "172.30.0.2"
+    pebble = compose["services"]["pebble"]
+    assert pebble["ports"] == ["127.0.0.1:15000:15000"]
+    config = render_var("acme_test_ca", "acme_test_ca_pebble_config")
+    assert config["pebble"]["httpPort"] == 80
+    assert config["pebble"]["certificateValidityPeriod"] == 7776000
