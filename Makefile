@@ -28,7 +28,7 @@ help:
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt services/auth/pyproject.toml
 	@$(STAGE) "venv: pip install -r requirements.txt" bash -c '\
 	  python3 -m venv $(VENV) && \
 	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }'
@@ -69,8 +69,9 @@ lint: venv
 	  ansible-playbook site.yml -i inventory/local --syntax-check'
 	@$(STAGE) "lint: ansible-lint (production profile)" ansible-lint
 
-unit: venv
-	@$(STAGE) "unit: pytest tests/unit" pytest -q tests/unit
+unit: engine
+	@$(STAGE) "unit: pytest tests/unit (filters, templates)" pytest -q tests/unit
+	@$(STAGE) "unit: pytest services/auth (real Redis)" bash -c 'cd services/auth && pytest -q tests'
 
 molecule: images
 	@$(STAGE) "molecule: default" molecule test -s default

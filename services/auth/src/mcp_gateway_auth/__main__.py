@@ -1,0 +1,71 @@
+"""Command line: `mcp-gateway-auth serve` (the default) or `mcp-gateway-auth hash-password`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+import uvicorn
+
+from .app import JsonFormatter, create_app
+from .config import load_settings
+
+
+def app_factory():
+    """uvicorn's factory: every worker builds its own app (and Redis pool)."""
+    return create_app(load_settings())
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mcp-gateway-auth", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default=os.environ.get("AUTH_HOST", "0.0.0.0"))  # noqa: S104 -- in its container
+    serve.add_argument("--port", type=int, default=int(os.environ.get("AUTH_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("AUTH_WORKERS", "1")))
+    serve.add_argument("--log-level", default=os.environ.get("AUTH_LOG_LEVEL", "info"))
+    sub.add_parser("hash-password", help="print the argon2id hash of a password read from stdin")
+    sub.add_parser("check-config", help="load the configuration and the signing key, then exit")
+    args = parser.parse_args(argv)
+
+    if args.command == "hash-password":
+        from argon2 import PasswordHasher
+
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        print(PasswordHasher().hash(password))
+        return 0
+    if args.command == "check-config":
+        create_app(load_settings())
+        print("ok")
+        return 0
+
+    args = args if args.command == "serve" else serve.parse_args([])
+    _configure_logging(args.log_level)
+    load_settings()  # fail fast, with the message naming the bad setting
+    uvicorn.run(
+        "mcp_gateway_auth.__main__:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+        timeout_keep_alive=75,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

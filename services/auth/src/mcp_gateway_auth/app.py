@@ -1,0 +1,187 @@
+"""The ASGI application: /verify on a bare fast path, everything else through Starlette."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from mcp.server.auth.routes import build_metadata, create_auth_routes
+from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+from mcp.shared.auth import ProtectedResourceMetadata
+from pydantic import AnyHttpUrl
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .config import Settings
+from .keys import SigningKey
+from .login import LocalLogin
+from .provider import GatewayProvider
+from .store import Store
+from .verify import VerifyApp
+
+log = logging.getLogger("mcp_gateway_auth")
+
+NO_STORE = {"Cache-Control": "no-store"}
+METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
+
+
+class GatewayAuth:
+    """The whole service; an ASGI callable."""
+
+    def __init__(self, settings: Settings, redis: Redis, key: SigningKey) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.key = key
+        self.store = Store(
+            redis, refresh_ttl=settings.refresh_token_ttl, access_ttl=settings.access_token_ttl
+        )
+        self.provider = GatewayProvider(settings, self.store, key)
+        self.verify = VerifyApp(settings, self.store, key)
+        self.login = LocalLogin(settings, self.provider)
+        issuer = AnyHttpUrl(settings.issuer)
+        registration = ClientRegistrationOptions(
+            enabled=True, valid_scopes=list(settings.scopes), default_scopes=list(settings.scopes)
+        )
+        revocation = RevocationOptions(enabled=True)
+        metadata = build_metadata(issuer, None, registration, revocation)
+        # RFC 8414 compares issuers as strings: the issuer is served exactly as configured
+        # (pydantic would add a trailing slash), like the `iss` of tokens and redirects.
+        self.as_metadata = metadata.model_dump(mode="json", exclude_none=True) | {
+            "issuer": settings.issuer,
+            "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
+            "client_id_metadata_document_supported": False,
+        }
+        self.openid_metadata = self.as_metadata | {
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        }
+        routes = [
+            Route("/.well-known/oauth-authorization-server", self.authorization_server, methods=["GET"]),
+            *create_auth_routes(
+                self.provider,
+                issuer_url=issuer,
+                client_registration_options=registration,
+                revocation_options=revocation,
+            ),
+            Route("/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
+            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
+            Route("/.well-known/oauth-protected-resource", self.protected_resource, methods=["GET"]),
+            Route(
+                "/.well-known/oauth-protected-resource/{path:path}", self.protected_resource, methods=["GET"]
+            ),
+            Route("/login", self.login.show, methods=["GET"]),
+            Route("/login", self.login.submit, methods=["POST"]),
+            Route("/health", self.health, methods=["GET"]),
+        ]
+        self.app = Starlette(routes=routes, lifespan=self.lifespan)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
+        await self.redis.aclose()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/verify":
+            await self.verify(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == "/revoke" and scope["method"] == "POST":
+            scope, receive = await _public_client_revocation(scope, receive)
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- handlers -------------------------------------------------------------------------------
+    def _host(self, request: Request) -> str:
+        host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+        return host.lower()
+
+    async def protected_resource(self, request: Request) -> Response:
+        """RFC 9728 metadata of the MCP host the request came to (root and path-inserted forms)."""
+        host = self._host(request)
+        resource = self.settings.resources.get(host)
+        path = request.path_params.get("path")
+        if resource is None or (path is not None and f"/{path}" != resource.path):
+            return JSONResponse({"error": "not_found"}, status_code=404, headers=NO_STORE)
+        metadata = ProtectedResourceMetadata(
+            resource=AnyHttpUrl(resource.url),
+            authorization_servers=[AnyHttpUrl(self.settings.issuer)],
+            scopes_supported=list(self.settings.scopes),
+            resource_name=f"MCP server {host}",
+        )
+        body = metadata.model_dump(mode="json", exclude_none=True) | {
+            "authorization_servers": [self.settings.issuer]
+        }
+        return JSONResponse(body, headers=METADATA_CACHE)
+
+    async def authorization_server(self, request: Request) -> Response:
+        return JSONResponse(self.as_metadata, headers=METADATA_CACHE)
+
+    async def openid_configuration(self, request: Request) -> Response:
+        return JSONResponse(self.openid_metadata, headers=METADATA_CACHE)
+
+    async def jwks(self, request: Request) -> Response:
+        return JSONResponse(self.key.jwks(), headers=METADATA_CACHE)
+
+    async def health(self, request: Request) -> Response:
+        try:
+            await self.redis.ping()
+        except Exception:
+            return JSONResponse({"status": "redis unavailable"}, status_code=503, headers=NO_STORE)
+        return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+async def _public_client_revocation(scope: dict[str, Any], receive: Any) -> tuple[dict[str, Any], Any]:
+    """RFC 7009 lets a public client send only client_id; the SDK's form model also wants
+    a client_secret field. Add an empty one when it is missing (the client authenticator
+    still checks it for confidential clients)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    if not any(name == "client_secret" for name, _ in fields):
+        body = urlencode([*fields, ("client_secret", "")]).encode("latin-1")
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return scope, replay
+
+
+def create_app(settings: Settings) -> GatewayAuth:
+    key = SigningKey.from_file(settings.signing_key_file)
+    redis = Redis.from_url(settings.redis_url, password=settings.redis_password, health_check_interval=30)
+    return GatewayAuth(settings, redis, key)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; only the fields we put there (no tokens, no secrets)."""
+
+    RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in self.RESERVED})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, default=str)

@@ -1,0 +1,270 @@
+"""The OAuthAuthorizationServerProvider of the MCP SDK, backed by Redis.
+
+The SDK's handlers (mcp.server.auth) parse and validate the protocol: PKCE S256,
+exact redirect-URI match, code expiry and client binding, client authentication. This
+provider adds the gateway's policy: redirect-URI rules at registration, the RFC 8707
+resource as the token audience, single-use codes, rotating refresh tokens whose reuse
+revokes the whole family, and signed JWT access tokens.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    RefreshToken,
+    RegistrationError,
+    TokenError,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+from .config import Settings
+from .keys import SigningKey
+from .store import Store
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+FORBIDDEN_SCHEMES = {"javascript", "data", "file", "vbscript", "about", "blob"}
+
+
+def check_redirect_uri(uri: str) -> None:
+    """https anywhere, http only on loopback, private-use schemes for native apps."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if parsed.fragment:
+        raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} must not have a fragment")
+    if scheme == "https":
+        if not parsed.hostname:
+            raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has no host")
+        return
+    if scheme == "http":
+        host = (parsed.hostname or "").lower()
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host in LOOPBACK_HOSTS
+        if loopback:
+            return
+        raise RegistrationError(
+            "invalid_redirect_uri", f"redirect URI {uri!r}: http is allowed only on loopback"
+        )
+    if not scheme or scheme in FORBIDDEN_SCHEMES:
+        raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has a forbidden scheme")
+    # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
+
+
+class GatewayProvider:
+    """OAuthAuthorizationServerProvider for the gateway (local login; upstream IdPs plug in here)."""
+
+    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+        self.settings = settings
+        self.store = store
+        self.key = key
+
+    # -- clients ---------------------------------------------------------------------------
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        data = await self.store.get_client(client_id)
+        return OAuthClientInformationFull.model_validate(data) if data else None
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        for uri in client_info.redirect_uris or []:
+            check_redirect_uri(str(uri))
+        if not client_info.redirect_uris:
+            raise RegistrationError("invalid_redirect_uri", "at least one redirect URI is required")
+        await self.store.put_client(
+            client_info.client_id, client_info.model_dump(mode="json", exclude_none=True)
+        )
+
+    # -- authorization -------------------------------------------------------------------------
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        if not params.resource:
+            raise AuthorizeError("invalid_request", "the resource parameter (RFC 8707) is required")
+        resource = self.settings.resource_for_url(params.resource)
+        if resource is None:
+            raise AuthorizeError("invalid_target", f"unknown resource {params.resource!r}")
+        scopes = params.scopes or list(self.settings.scopes)
+        unknown = set(scopes) - set(self.settings.scopes)
+        if unknown:
+            raise AuthorizeError("invalid_scope", f"unknown scope(s) {' '.join(sorted(unknown))}")
+        request_id = secrets.token_urlsafe(24)
+        await self.store.put_authreq(
+            request_id,
+            {
+                "client_id": client.client_id,
+                "client_name": client.client_name,
+                "redirect_uri": str(params.redirect_uri),
+                "redirect_uri_provided_explicitly": params.redirect_uri_provided_explicitly,
+                "code_challenge": params.code_challenge,
+                "state": params.state,
+                "scopes": scopes,
+                "resource": resource.url,
+                "csrf": secrets.token_urlsafe(32),
+                "browser": None,
+                "created": time.time(),
+            },
+            self.settings.login_ttl,
+        )
+        return f"{self.settings.issuer}/login?{urlencode({'request': request_id})}"
+
+    async def complete_authorization(self, request: dict[str, Any], user_id: str, user_name: str) -> str:
+        """After a successful login: issue the code and return the client's redirect URL."""
+        code = secrets.token_urlsafe(32)
+        await self.store.put_code(
+            code,
+            {
+                "client_id": request["client_id"],
+                "redirect_uri": request["redirect_uri"],
+                "redirect_uri_provided_explicitly": request["redirect_uri_provided_explicitly"],
+                "code_challenge": request["code_challenge"],
+                "scopes": request["scopes"],
+                "resource": request["resource"],
+                "subject": user_id,
+                "name": user_name,
+                "expires_at": time.time() + self.settings.code_ttl,
+            },
+            self.settings.code_ttl,
+        )
+        params = {"code": code, "iss": self.settings.issuer}
+        if request.get("state") is not None:
+            params["state"] = request["state"]
+        separator = "&" if urlparse(request["redirect_uri"]).query else "?"
+        return f"{request['redirect_uri']}{separator}{urlencode(params)}"
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        data = await self.store.get_code(authorization_code)
+        if data is None:
+            family = await self.store.used_code_family(authorization_code)
+            if family is not None:
+                # RFC 6749 4.1.2: a code used twice revokes the tokens issued with it.
+                await self.store.revoke_family(family)
+            return None
+        return AuthorizationCode(code=authorization_code, **{k: v for k, v in data.items() if k != "name"})
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        data = await self.store.take_code(authorization_code.code)
+        if data is None or data["client_id"] != client.client_id:
+            raise TokenError("invalid_grant", "authorization code already used or unknown")
+        family = secrets.token_urlsafe(16)
+        await self.store.mark_code_used(authorization_code.code, family, self.settings.refresh_token_ttl)
+        return await self._issue(
+            client.client_id, data["subject"], data["name"], data["resource"], data["scopes"], family
+        )
+
+    # -- refresh tokens -----------------------------------------------------------------------------
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> RefreshToken | None:
+        data = await self.store.get_refresh(refresh_token)
+        if data is None:
+            family = await self.store.used_refresh_family(refresh_token)
+            if family is not None:
+                # A rotated refresh token came back: it was stolen or replayed. Revoke the grant.
+                await self.store.revoke_family(family)
+            return None
+        if data["client_id"] != client.client_id or await self.store.family_revoked(data["family"]):
+            return None
+        return RefreshToken(
+            token=refresh_token,
+            client_id=data["client_id"],
+            scopes=data["scopes"],
+            expires_at=data["expires_at"],
+            resource=data["resource"],
+            subject=data["subject"],
+        )
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        data = await self.store.rotate_refresh(refresh_token.token)
+        if data is None:
+            raise TokenError("invalid_grant", "refresh token already used or unknown")
+        if scopes and not set(scopes) <= set(data["scopes"]):
+            raise TokenError("invalid_scope", "cannot widen the scopes of a grant")
+        return await self._issue(
+            client.client_id,
+            data["subject"],
+            data["name"],
+            data["resource"],
+            scopes or data["scopes"],
+            data["family"],
+        )
+
+    # -- access tokens ---------------------------------------------------------------------------------
+    async def _issue(
+        self, client_id: str, subject: str, name: str, resource: str, scopes: list[str], family: str
+    ) -> OAuthToken:
+        now = int(time.time())
+        access = self.key.sign(
+            {
+                "iss": self.settings.issuer,
+                "sub": subject,
+                "aud": resource,
+                "client_id": client_id,
+                "scope": " ".join(scopes),
+                "name": name,
+                "fam": family,
+                "jti": secrets.token_urlsafe(16),
+                "iat": now,
+                "exp": now + self.settings.access_token_ttl,
+            }
+        )
+        refresh = secrets.token_urlsafe(32)
+        await self.store.put_refresh(
+            refresh,
+            {
+                "client_id": client_id,
+                "subject": subject,
+                "name": name,
+                "resource": resource,
+                "scopes": scopes,
+                "family": family,
+                "expires_at": now + self.settings.refresh_token_ttl,
+            },
+        )
+        return OAuthToken(
+            access_token=access,
+            token_type="Bearer",  # noqa: S106 -- the token type, not a password
+            expires_in=self.settings.access_token_ttl,
+            scope=" ".join(scopes),
+            refresh_token=refresh,
+        )
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        try:
+            claims = self.key.decode(token, self.settings.issuer)
+        except Exception:
+            return None
+        if await self.store.any_revoked(claims["jti"], claims["fam"]):
+            return None
+        return AccessToken(
+            token=token,
+            client_id=claims["client_id"],
+            scopes=claims.get("scope", "").split(),
+            expires_at=claims["exp"],
+            resource=claims["aud"],
+            subject=claims["sub"],
+            claims=claims,
+        )
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        # RFC 7009 2.1: revoking either token of a grant revokes the grant.
+        if isinstance(token, AccessToken):
+            claims = token.claims or {}
+            await self.store.revoke_jti(claims["jti"], int(claims["exp"] - time.time()))
+            await self.store.revoke_family(claims["fam"])
+            return
+        data = await self.store.get_refresh(token.token)
+        if data is not None:
+            await self.store.revoke_family(data["family"])
+            await self.store.delete_refresh(token.token)

@@ -1,0 +1,129 @@
+"""Everything the auth service keeps, in Redis. One place for the key layout.
+
+Keys (all under the ``mcpgw:`` prefix):
+
+- ``client:<client_id>``         registered client (JSON), no expiry
+- ``authreq:<id>``               pending authorization request waiting for a login (JSON), login TTL
+- ``code:<sha256(code)>``        authorization code (JSON), single use (GETDEL), code TTL
+- ``codeused:<sha256(code)>``    a redeemed code: the family of its tokens, for replay detection
+- ``rt:<sha256(token)>``         live refresh token (JSON), refresh TTL
+- ``rtused:<sha256(token)>``     a rotated refresh token: its family, for reuse detection
+- ``revoked:jti:<jti>``          a revoked access token, until it would have expired
+- ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
+- ``loginfail:<username>`` / ``loginfail-ip:<address>``   failed-login counters
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+PREFIX = "mcpgw:"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, redis: Redis, *, refresh_ttl: int, access_ttl: int) -> None:
+        self.redis = redis
+        self.refresh_ttl = refresh_ttl
+        self.access_ttl = access_ttl
+
+    # -- clients ---------------------------------------------------------------------
+    async def get_client(self, client_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(f"{PREFIX}client:{client_id}")
+        return json.loads(raw) if raw else None
+
+    async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
+        await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
+
+    # -- pending authorization requests ------------------------------------------------
+    async def put_authreq(self, request_id: str, data: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}authreq:{request_id}", json.dumps(data), ex=ttl)
+
+    async def get_authreq(self, request_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(f"{PREFIX}authreq:{request_id}")
+        return json.loads(raw) if raw else None
+
+    async def take_authreq(self, request_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.getdel(f"{PREFIX}authreq:{request_id}")
+        return json.loads(raw) if raw else None
+
+    # -- authorization codes -------------------------------------------------------------
+    async def put_code(self, code: str, data: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}code:{token_hash(code)}", json.dumps(data), ex=ttl)
+
+    async def get_code(self, code: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(f"{PREFIX}code:{token_hash(code)}")
+        return json.loads(raw) if raw else None
+
+    async def take_code(self, code: str) -> dict[str, Any] | None:
+        """Single use: whoever gets it first wins, every later attempt gets None."""
+        raw = await self.redis.getdel(f"{PREFIX}code:{token_hash(code)}")
+        return json.loads(raw) if raw else None
+
+    async def mark_code_used(self, code: str, family: str, ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}codeused:{token_hash(code)}", family, ex=ttl)
+
+    async def used_code_family(self, code: str) -> str | None:
+        raw = await self.redis.get(f"{PREFIX}codeused:{token_hash(code)}")
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    # -- refresh tokens --------------------------------------------------------------------
+    async def put_refresh(self, token: str, data: dict[str, Any]) -> None:
+        await self.redis.set(f"{PREFIX}rt:{token_hash(token)}", json.dumps(data), ex=self.refresh_ttl)
+
+    async def get_refresh(self, token: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(f"{PREFIX}rt:{token_hash(token)}")
+        return json.loads(raw) if raw else None
+
+    async def rotate_refresh(self, token: str) -> dict[str, Any] | None:
+        """Take a refresh token out of use, remembering its family for reuse detection."""
+        digest = token_hash(token)
+        raw = await self.redis.getdel(f"{PREFIX}rt:{digest}")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        await self.redis.set(f"{PREFIX}rtused:{digest}", data["family"], ex=self.refresh_ttl)
+        return data
+
+    async def used_refresh_family(self, token: str) -> str | None:
+        raw = await self.redis.get(f"{PREFIX}rtused:{token_hash(token)}")
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def delete_refresh(self, token: str) -> None:
+        await self.redis.delete(f"{PREFIX}rt:{token_hash(token)}")
+
+    # -- revocation ----------------------------------------------------------------------------
+    async def revoke_family(self, family: str) -> None:
+        await self.redis.set(f"{PREFIX}revoked:fam:{family}", "1", ex=self.refresh_ttl + self.access_ttl)
+
+    async def revoke_jti(self, jti: str, ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}revoked:jti:{jti}", "1", ex=max(ttl, 1))
+
+    async def family_revoked(self, family: str) -> bool:
+        return bool(await self.redis.exists(f"{PREFIX}revoked:fam:{family}"))
+
+    async def any_revoked(self, jti: str, family: str) -> bool:
+        """The one Redis round trip of /verify."""
+        return bool(await self.redis.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"))
+
+    # -- login rate limiting -----------------------------------------------------------------
+    async def login_failures(self, username: str, address: str) -> int:
+        values = await self.redis.mget(f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}")
+        return max(int(v) for v in values if v is not None) if any(values) else 0
+
+    async def record_login_failure(self, username: str, address: str, window: int) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}"):
+                pipe.incr(key)
+                pipe.expire(key, window, nx=True)
+            await pipe.execute()
+
+    async def clear_login_failures(self, username: str) -> None:
+        await self.redis.delete(f"{PREFIX}loginfail:{username}")

@@ -1,0 +1,124 @@
+"""/verify: Traefik's ForwardAuth endpoint, as a bare ASGI application.
+
+Every request through the gateway passes here, so the hot path has no framework: read
+three headers, check the token (a signature check the first time a token is seen, a
+dictionary look-up afterwards), check revocation with one Redis round trip, answer.
+Anything unexpected fails closed: 401 for a token problem, 503 when Redis or the key
+cannot be used, never 200.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from .config import Settings
+from .keys import SigningKey
+from .store import Store
+
+log = logging.getLogger("mcp_gateway_auth.verify")
+
+ASGIScope = dict[str, Any]
+
+
+class VerifiedTokenCache:
+    """Tokens whose signature, issuer and expiry were checked: token -> claims.
+
+    Bounded (least recently added are dropped first); an entry is dropped at its expiry.
+    Revocation is never cached: it is checked in Redis on every request.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> dict[str, Any] | None:
+        claims = self._entries.get(token)
+        if claims is not None and claims["exp"] <= now:
+            del self._entries[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        self._entries[token] = claims
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+class VerifyApp:
+    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+        self.settings = settings
+        self.store = store
+        self.key = key
+        self.cache = VerifiedTokenCache(settings.verify_cache_size)
+        headers = settings.verify_headers
+        self.h_user_id = headers["user_id"].lower().encode()
+        self.h_user_name = headers["user_name"].lower().encode()
+        self.h_token = headers["token"].lower().encode()
+        # Audience of every configured host, precomputed: host -> accepted `aud` values.
+        self.audiences = {
+            host: {resource.url, f"https://{host}", f"https://{host}/"}
+            for host, resource in settings.resources.items()
+        }
+
+    async def __call__(self, scope: ASGIScope, receive: Any, send: Any) -> None:
+        authorization = forwarded_host = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"x-forwarded-host":
+                forwarded_host = value
+        try:
+            status, headers = await self.check(authorization, forwarded_host)
+        except Exception:
+            log.exception("verify failed closed")
+            status, headers = 503, [(b"cache-control", b"no-store")]
+        headers.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _challenge(
+        self, host: str, error: str | None, status: int = 401
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
+        value = f'Bearer resource_metadata="https://{host}/.well-known/oauth-protected-resource"'
+        if error == "invalid_token":
+            value += ', error="invalid_token"'
+        elif error == "insufficient_scope":
+            value += ', error="insufficient_scope", error_description="this user may not use this server"'
+        return status, [(b"www-authenticate", value.encode()), (b"cache-control", b"no-store")]
+
+    async def check(
+        self, authorization: bytes, forwarded_host: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
+        host = forwarded_host.decode("latin-1").lower()
+        resource = self.settings.resources.get(host)
+        if resource is None:
+            # Not a host this gateway serves: no resource metadata to point at.
+            return 401, [(b"www-authenticate", b"Bearer"), (b"cache-control", b"no-store")]
+        if authorization[:7].lower() != b"bearer ":
+            return self._challenge(host, None)
+        token = authorization[7:].strip().decode("latin-1")
+        now = time.time()
+        claims = self.cache.get(token, now)
+        if claims is None:
+            try:
+                claims = self.key.decode(token, self.settings.issuer)
+            except Exception:
+                return self._challenge(host, "invalid_token")
+            self.cache.put(token, claims)
+        if claims["aud"] not in self.audiences[host]:
+            return self._challenge(host, "invalid_token")
+        if await self.store.any_revoked(claims["jti"], claims.get("fam", "")):
+            return self._challenge(host, "invalid_token")
+        if not resource.allows(claims["sub"], claims.get("groups", ())):
+            return self._challenge(host, "insufficient_scope", status=403)
+        return 200, [
+            (self.h_user_id, claims["sub"].encode()),
+            (self.h_user_name, claims.get("name", claims["sub"]).encode()),
+            (self.h_token, token.encode("latin-1")),
+            (b"cache-control", b"no-store"),
+        ]
