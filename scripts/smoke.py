@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import socket
 import ssl
 import sys
@@ -65,6 +66,27 @@ def check_https(address: str, port: int, host: str, root: Path, wait: float) -> 
     return f"https://{host}/dashboard/ -> {response.status} (certificate from {issuer!r}, chain verified)"
 
 
+def check_metadata(address: str, host: str, root: Path) -> str:
+    context = ssl.create_default_context(cafile=str(root))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = PinnedHTTPSConnection(host, address, 443, context)
+            conn.request("GET", "/.well-known/oauth-authorization-server")
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            break
+        except (ssl.SSLError, OSError, ValueError) as error:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"smoke: FAILED: https://{host}/.well-known/oauth-authorization-server: {error}"
+                ) from None
+            time.sleep(1)
+    if response.status != 200 or body.get("issuer") != f"https://{host}":
+        raise SystemExit(f"smoke: FAILED: authorization server metadata answered {response.status} {body}")
+    return f"https://{host}/.well-known/oauth-authorization-server -> 200 (issuer {body['issuer']})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1")
@@ -78,10 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     print("smoke: ok:", check_redirect(args.address, 80, dashboard))
     print("smoke: ok:", check_https(args.address, 443, dashboard, args.root, args.wait))
     password = args.secrets / "dashboard-password"
+    print("smoke: ok:", check_metadata(args.address, f"auth.{args.domain}", args.root))
     print(
         f"""
 The gateway runs on {args.address} (names under .localhost resolve to loopback).
   dashboard   https://{dashboard}/dashboard/   user admin, password in {password}
+  auth        https://auth.{args.domain}/.well-known/oauth-authorization-server
+              local user demo, password in {args.secrets / "demo-password"}
   test CA     Pebble's issuing root: {args.root}
               curl --cacert {args.root} https://{dashboard}/dashboard/ -u admin:$(cat {password})
               (browsers: import that file as a certificate authority; it changes when Pebble restarts)

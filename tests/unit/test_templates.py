@@ -13,7 +13,10 @@ TEMPLATES = sorted(ROLES.glob("*/templates/**/*.j2"))
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROLES)))
 def test_template_renders_strictly(template):
     role = template.relative_to(ROLES).parts[0]
-    overrides = {"docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"}}
+    overrides = {
+        "docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"},
+        "auth_redis_password": "redis-secret",  # a fact the auth role reads from the host
+    }
     text = render_template_file(role, template, **overrides)
     assert "{{" not in text
     assert "{%" not in text
@@ -140,3 +143,55 @@ def test_pebble_resolves_every_name_to_traefik():
     config = render_var("acme_test_ca", "acme_test_ca_pebble_config")
     assert config["pebble"]["httpPort"] == 80
     assert config["pebble"]["certificateValidityPeriod"] == 7776000
+
+
+def test_auth_routes_come_from_the_label_filter_and_leave_verify_internal():
+    labels = render_var(
+        "auth",
+        "auth_labels",
+        auth_resources=[{"host": "fetch.gateway.test"}, {"host": "echo.gateway.test"}],
+        auth_redis_password="x",
+    )
+    oauth = labels["traefik.http.routers.auth-oauth.rule"]
+    assert oauth.startswith("Host(`auth.gateway.test`) && (")
+    assert "/verify" not in oauth
+    assert labels["traefik.http.routers.auth-oauth.priority"] == "4"
+    assert "mcp-auth" not in labels["traefik.http.routers.auth-oauth.middlewares"]
+    wellknown = labels["traefik.http.routers.auth-wellknown.rule"]
+    assert "Host(`fetch.gateway.test`) || Host(`echo.gateway.test`)" in wellknown
+    assert "PathPrefix(`/.well-known/oauth-protected-resource`)" in wellknown
+    assert labels["traefik.http.services.auth.loadbalancer.server.port"] == "8000"
+    assert labels["traefik.http.services.auth.loadbalancer.healthcheck.path"] == "/health"
+
+
+def test_auth_without_mcp_hosts_has_no_wellknown_router():
+    labels = render_var("auth", "auth_labels", auth_redis_password="x")
+    assert "traefik.http.routers.auth-wellknown.rule" not in labels
+
+
+def test_auth_compose_keeps_redis_internal():
+    compose = render_var("auth", "auth_compose", auth_redis_password="x")
+    redis = compose["services"]["redis"]
+    assert "ports" not in redis
+    assert redis["networks"] == ["gateway-backend"]
+    assert redis["user"] == "999:999"
+    auth = compose["services"]["auth"]
+    assert "ports" not in auth
+    assert auth["read_only"] is True
+    assert auth["networks"] == ["public", "gateway-backend"]
+    assert compose["networks"]["gateway-backend"] == {"external": True}
+
+
+def test_auth_config_carries_resources_users_and_header_names():
+    config = render_var(
+        "auth",
+        "auth_config",
+        auth_redis_password="x",
+        auth_resources=[{"host": "fetch.gateway.test", "allowed_users": ["alice"]}],
+        auth_local_users=[{"username": "alice", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$x$y"}],
+    )
+    assert config["issuer"] == "https://auth.gateway.test"
+    assert config["resources"] == [{"host": "fetch.gateway.test", "allowed_users": ["alice"]}]
+    assert config["users"][0]["username"] == "alice"
+    assert config["verify_headers"]["user_id"] == "X-User-Id"
+    assert config["redis_url"] == "redis://redis:6379/0"

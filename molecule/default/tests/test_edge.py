@@ -87,8 +87,10 @@ def test_acme_json_is_private_and_holds_the_certificate(host):
 def test_certificate_was_obtained_once(host):
     # Converge, the idempotence run and this verify: one ACME order per domain.
     logs = host.run("docker logs traefik-traefik-1 2>&1")
-    obtained = [line for line in logs.stdout.splitlines() if "Certificates obtained for domains" in line]
-    assert len(obtained) == 1, obtained
+    orders = re.findall(r"Certificates obtained for domains \[([^\]]*)\]", logs.stdout)
+    domains = [domain for order in orders for domain in order.split()]
+    assert domains.count(DASHBOARD) == 1, orders
+    assert len(domains) == len(set(domains)), orders
 
 
 def test_dashboard_needs_credentials(host):

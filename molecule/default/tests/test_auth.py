@@ -1,0 +1,108 @@
+"""The auth service and its Redis on the converged host, and what Traefik routes to them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+DOMAIN = "gateway.test"
+AUTH = f"auth.{DOMAIN}"
+FETCH = f"fetch.{DOMAIN}"
+ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
+SECRETS = "/opt/mcp-gateway/auth/secrets"
+
+
+def get(host, name, path, extra=""):
+    cmd = host.run(
+        f"curl -sS --max-time 10 --retry 10 --retry-delay 1 --retry-all-errors -o /dev/stdout "
+        f"-w '\\n%{{http_code}}' --cacert {ROOT} --resolve {name}:443:127.0.0.1 {extra} 'https://{name}{path}'"
+    )
+    assert cmd.rc == 0, cmd.stderr
+    body, _, status = cmd.stdout.rpartition("\n")
+    return int(status), body
+
+
+@pytest.mark.parametrize("container", ["auth-auth-1", "auth-redis-1"])
+def test_containers_are_healthy(docker_json, container):
+    state = docker_json(f"inspect {container}")[0]["State"]
+    assert state["Health"]["Status"] == "healthy"
+
+
+def test_redis_is_internal_and_unpublished(docker_json):
+    redis = docker_json("inspect auth-redis-1")[0]
+    assert not any(redis["NetworkSettings"]["Ports"].values())
+    assert set(redis["NetworkSettings"]["Networks"]) == {"gateway-backend"}
+    assert docker_json("network inspect gateway-backend")[0]["Internal"] is True
+
+
+def test_redis_requires_its_password(host):
+    cmd = host.run("docker exec auth-redis-1 redis-cli ping")
+    assert "NOAUTH" in cmd.stdout + cmd.stderr
+    appendonly = host.run(
+        "docker exec auth-redis-1 sh -c "
+        '\'redis-cli --no-auth-warning -a "$(sed -n "s/^requirepass //p" /usr/local/etc/redis/redis.conf)" '
+        "info persistence'"
+    )
+    assert "aof_enabled:1" in appendonly.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "owner"),
+    [
+        (f"{SECRETS}/signing-key.pem", "10001"),
+        (f"{SECRETS}/config.json", "10001"),
+        (f"{SECRETS}/redis-password", "root"),
+        ("/opt/mcp-gateway/auth/redis.conf", "999"),
+    ],
+)
+def test_secret_files_are_private(host, path, owner):
+    f = host.file(path)
+    assert f.mode == 0o600
+    assert str(f.uid) == owner or f.user == owner
+    assert host.file(SECRETS).mode == 0o700
+
+
+def test_authorization_server_metadata_through_traefik(host):
+    status, body = get(host, AUTH, "/.well-known/oauth-authorization-server")
+    assert status == 200
+    meta = json.loads(body)
+    assert meta["issuer"] == f"https://{AUTH}"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["registration_endpoint"] == f"https://{AUTH}/register"
+
+
+@pytest.mark.parametrize(
+    "path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]
+)
+def test_protected_resource_metadata_on_the_mcp_host(host, path):
+    status, body = get(host, FETCH, path)
+    assert status == 200
+    meta = json.loads(body)
+    assert meta["resource"] == f"https://{FETCH}/mcp"
+    assert meta["authorization_servers"] == [f"https://{AUTH}"]
+
+
+def test_verify_is_not_routed_publicly(host):
+    assert get(host, AUTH, "/verify")[0] == 404
+    assert get(host, AUTH, "/health")[0] == 404
+
+
+def test_verify_answers_traefik_on_the_docker_network(host, docker_json):
+    address = docker_json("inspect auth-auth-1")[0]["NetworkSettings"]["Networks"]["public"]["IPAddress"]
+    cmd = host.run(
+        f"curl -sS -o /dev/null -D - -H 'X-Forwarded-Host: {FETCH}' -H 'Authorization: Bearer forged' "
+        f"http://{address}:8000/verify"
+    )
+    assert cmd.stdout.startswith("HTTP/1.1 401")
+    assert f'resource_metadata="https://{FETCH}/.well-known/oauth-protected-resource"' in cmd.stdout
+    assert 'error="invalid_token"' in cmd.stdout
+
+
+def test_auth_logs_are_json_without_secrets(host):
+    logs = host.run("docker logs auth-auth-1 2>&1").stdout
+    password = host.file(f"{SECRETS}/redis-password").content_string.strip()
+    assert password not in logs
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            json.loads(line)
