@@ -87,6 +87,27 @@ def check_metadata(address: str, host: str, root: Path) -> str:
     return f"https://{host}/.well-known/oauth-authorization-server -> 200 (issuer {body['issuer']})"
 
 
+def check_mcp_needs_a_token(address: str, host: str, root: Path) -> str:
+    context = ssl.create_default_context(cafile=str(root))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = PinnedHTTPSConnection(host, address, 443, context)
+            conn.request("POST", "/mcp", body=b"{}", headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            break
+        except (ssl.SSLError, OSError) as error:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"smoke: FAILED: https://{host}/mcp: {error}") from None
+            time.sleep(1)
+    challenge = response.getheader("WWW-Authenticate", "")
+    if response.status != 401 or "resource_metadata=" not in challenge:
+        raise SystemExit(
+            f"smoke: FAILED: https://{host}/mcp without a token answered {response.status} {challenge!r}"
+        )
+    return f"https://{host}/mcp without a token -> 401 ({challenge})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1")
@@ -101,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     print("smoke: ok:", check_https(args.address, 443, dashboard, args.root, args.wait))
     password = args.secrets / "dashboard-password"
     print("smoke: ok:", check_metadata(args.address, f"auth.{args.domain}", args.root))
+    print("smoke: ok:", check_mcp_needs_a_token(args.address, f"echo.{args.domain}", args.root))
     print(
         f"""
 The gateway runs on {args.address} (names under .localhost resolve to loopback).
   dashboard   https://{dashboard}/dashboard/   user admin, password in {password}
+  MCP         https://fetch.{args.domain}/mcp   (the reference fetch server)
+              https://echo.{args.domain}/mcp    (diagnostic: headers, whoami, replica)
+              add them to an MCP client; it signs in through the gateway's login page
   auth        https://auth.{args.domain}/.well-known/oauth-authorization-server
               local user demo, password in {args.secrets / "demo-password"}
   test CA     Pebble's issuing root: {args.root}

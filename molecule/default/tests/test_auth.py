@@ -8,7 +8,7 @@ import pytest
 
 DOMAIN = "gateway.test"
 AUTH = f"auth.{DOMAIN}"
-FETCH = f"fetch.{DOMAIN}"
+MCP_HOST = f"echo.{DOMAIN}"  # an MCP host of the catalogue
 ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 SECRETS = "/opt/mcp-gateway/auth/secrets"
 
@@ -76,10 +76,10 @@ def test_authorization_server_metadata_through_traefik(host):
     "path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]
 )
 def test_protected_resource_metadata_on_the_mcp_host(host, path):
-    status, body = get(host, FETCH, path)
+    status, body = get(host, MCP_HOST, path)
     assert status == 200
     meta = json.loads(body)
-    assert meta["resource"] == f"https://{FETCH}/mcp"
+    assert meta["resource"] == f"https://{MCP_HOST}/mcp"
     assert meta["authorization_servers"] == [f"https://{AUTH}"]
 
 
@@ -91,11 +91,11 @@ def test_verify_is_not_routed_publicly(host):
 def test_verify_answers_traefik_on_the_docker_network(host, docker_json):
     address = docker_json("inspect auth-auth-1")[0]["NetworkSettings"]["Networks"]["public"]["IPAddress"]
     cmd = host.run(
-        f"curl -sS -o /dev/null -D - -H 'X-Forwarded-Host: {FETCH}' -H 'Authorization: Bearer forged' "
+        f"curl -sS -o /dev/null -D - -H 'X-Forwarded-Host: {MCP_HOST}' -H 'Authorization: Bearer forged' "
         f"http://{address}:8000/verify"
     )
     assert cmd.stdout.startswith("HTTP/1.1 401")
-    assert f'resource_metadata="https://{FETCH}/.well-known/oauth-protected-resource"' in cmd.stdout
+    assert f'resource_metadata="https://{MCP_HOST}/.well-known/oauth-protected-resource"' in cmd.stdout
     assert 'error="invalid_token"' in cmd.stdout
 
 

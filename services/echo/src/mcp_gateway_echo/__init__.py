@@ -1,0 +1,1 @@
+"""Diagnostic MCP server of the MCP gateway."""
