@@ -25,6 +25,8 @@ help:
 	@echo "make up      bring the gateway up on this machine (inventory/local)"
 	@echo "make test    lint + unit tests + Molecule (what CI runs)"
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
+	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
+	@echo "make molecule  the Molecule default scenario (the whole gateway on a Debian 13 test host)"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
 
 venv: $(VENV)/.installed

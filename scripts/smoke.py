@@ -43,21 +43,28 @@ def check_redirect(address: str, port: int, host: str) -> str:
     return f"http://{host}/smoke -> {response.status} {location}"
 
 
-def check_https(address: str, port: int, host: str, root: Path, wait: float) -> str:
+def https_request(
+    address: str, host: str, root: Path, method: str, path: str, body: bytes | None = None, wait: float = 60.0
+) -> tuple[http.client.HTTPResponse, bytes, dict]:
+    """One HTTPS request with the name pinned to the address; retried while the
+    first certificate may still be on its way from the test CA."""
     context = ssl.create_default_context(cafile=str(root))
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     deadline = time.monotonic() + wait
     while True:
         try:
-            conn = PinnedHTTPSConnection(host, address, port, context)
-            conn.request("GET", "/dashboard/")
+            conn = PinnedHTTPSConnection(host, address, 443, context)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            cert = conn.sock.getpeercert()
-            break
+            return response, response.read(), conn.sock.getpeercert()
         except (ssl.SSLError, OSError) as error:
-            # The first certificate may still be on its way from the test CA.
             if time.monotonic() > deadline:
-                raise SystemExit(f"smoke: FAILED: https://{host}/: {error}") from None
+                raise SystemExit(f"smoke: FAILED: https://{host}{path}: {error}") from None
             time.sleep(1)
+
+
+def check_https(address: str, host: str, root: Path, wait: float) -> str:
+    response, _, cert = https_request(address, host, root, "GET", "/dashboard/", wait=wait)
     issuer = dict(item[0] for item in cert["issuer"]).get("commonName", "?")
     if response.status != 401:
         raise SystemExit(
@@ -67,39 +74,17 @@ def check_https(address: str, port: int, host: str, root: Path, wait: float) -> 
 
 
 def check_metadata(address: str, host: str, root: Path) -> str:
-    context = ssl.create_default_context(cafile=str(root))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            conn = PinnedHTTPSConnection(host, address, 443, context)
-            conn.request("GET", "/.well-known/oauth-authorization-server")
-            response = conn.getresponse()
-            body = json.loads(response.read())
-            break
-        except (ssl.SSLError, OSError, ValueError) as error:
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"smoke: FAILED: https://{host}/.well-known/oauth-authorization-server: {error}"
-                ) from None
-            time.sleep(1)
-    if response.status != 200 or body.get("issuer") != f"https://{host}":
-        raise SystemExit(f"smoke: FAILED: authorization server metadata answered {response.status} {body}")
+    response, raw, _ = https_request(address, host, root, "GET", "/.well-known/oauth-authorization-server")
+    body = json.loads(raw) if response.status == 200 else {}
+    if body.get("issuer") != f"https://{host}":
+        raise SystemExit(
+            f"smoke: FAILED: authorization server metadata answered {response.status} {raw[:200]!r}"
+        )
     return f"https://{host}/.well-known/oauth-authorization-server -> 200 (issuer {body['issuer']})"
 
 
 def check_mcp_needs_a_token(address: str, host: str, root: Path) -> str:
-    context = ssl.create_default_context(cafile=str(root))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            conn = PinnedHTTPSConnection(host, address, 443, context)
-            conn.request("POST", "/mcp", body=b"{}", headers={"Content-Type": "application/json"})
-            response = conn.getresponse()
-            break
-        except (ssl.SSLError, OSError) as error:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"smoke: FAILED: https://{host}/mcp: {error}") from None
-            time.sleep(1)
+    response, _, _ = https_request(address, host, root, "POST", "/mcp", body=b"{}")
     challenge = response.getheader("WWW-Authenticate", "")
     if response.status != 401 or "resource_metadata=" not in challenge:
         raise SystemExit(
@@ -119,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dashboard = f"traefik.{args.domain}"
     print("smoke: ok:", check_redirect(args.address, 80, dashboard))
-    print("smoke: ok:", check_https(args.address, 443, dashboard, args.root, args.wait))
+    print("smoke: ok:", check_https(args.address, dashboard, args.root, args.wait))
     password = args.secrets / "dashboard-password"
     print("smoke: ok:", check_metadata(args.address, f"auth.{args.domain}", args.root))
     print("smoke: ok:", check_mcp_needs_a_token(args.address, f"echo.{args.domain}", args.root))

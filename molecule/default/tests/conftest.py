@@ -36,3 +36,25 @@ def http(host):
         return status, headers
 
     return request
+
+
+PEBBLE_ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
+
+
+@pytest.fixture(scope="module")
+def https(host):
+    """GET (or more, with curl options in `extra`) https://<name><path> from inside the test
+    host, the name resolved to Traefik on loopback and the chain checked against Pebble's
+    root; retried while a first certificate may still be on its way. Returns (status, body)."""
+
+    def request(name: str, path: str = "/", extra: str = ""):
+        cmd = host.run(
+            f"curl -sS --max-time 10 --retry 10 --retry-delay 1 --retry-all-errors -o /dev/stdout "
+            f"-w '\\n%{{http_code}}' --cacert {PEBBLE_ROOT} --resolve {name}:443:127.0.0.1 {extra} "
+            f"'https://{name}{path}'"
+        )
+        assert cmd.rc == 0, cmd.stderr
+        body, _, status = cmd.stdout.rpartition("\n")
+        return int(status), body
+
+    return request

@@ -9,18 +9,7 @@ import pytest
 DOMAIN = "gateway.test"
 AUTH = f"auth.{DOMAIN}"
 MCP_HOST = f"echo.{DOMAIN}"  # an MCP host of the catalogue
-ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 SECRETS = "/opt/mcp-gateway/auth/secrets"
-
-
-def get(host, name, path, extra=""):
-    cmd = host.run(
-        f"curl -sS --max-time 10 --retry 10 --retry-delay 1 --retry-all-errors -o /dev/stdout "
-        f"-w '\\n%{{http_code}}' --cacert {ROOT} --resolve {name}:443:127.0.0.1 {extra} 'https://{name}{path}'"
-    )
-    assert cmd.rc == 0, cmd.stderr
-    body, _, status = cmd.stdout.rpartition("\n")
-    return int(status), body
 
 
 @pytest.mark.parametrize("container", ["auth-auth-1", "auth-redis-1"])
@@ -63,8 +52,8 @@ def test_secret_files_are_private(host, path, owner):
     assert host.file(SECRETS).mode == 0o700
 
 
-def test_authorization_server_metadata_through_traefik(host):
-    status, body = get(host, AUTH, "/.well-known/oauth-authorization-server")
+def test_authorization_server_metadata_through_traefik(https):
+    status, body = https(AUTH, "/.well-known/oauth-authorization-server")
     assert status == 200
     meta = json.loads(body)
     assert meta["issuer"] == f"https://{AUTH}"
@@ -75,17 +64,17 @@ def test_authorization_server_metadata_through_traefik(host):
 @pytest.mark.parametrize(
     "path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]
 )
-def test_protected_resource_metadata_on_the_mcp_host(host, path):
-    status, body = get(host, MCP_HOST, path)
+def test_protected_resource_metadata_on_the_mcp_host(https, path):
+    status, body = https(MCP_HOST, path)
     assert status == 200
     meta = json.loads(body)
     assert meta["resource"] == f"https://{MCP_HOST}/mcp"
     assert meta["authorization_servers"] == [f"https://{AUTH}"]
 
 
-def test_verify_is_not_routed_publicly(host):
-    assert get(host, AUTH, "/verify")[0] == 404
-    assert get(host, AUTH, "/health")[0] == 404
+def test_verify_is_not_routed_publicly(https):
+    assert https(AUTH, "/verify")[0] == 404
+    assert https(AUTH, "/health")[0] == 404
 
 
 def test_verify_answers_traefik_on_the_docker_network(host, docker_json):

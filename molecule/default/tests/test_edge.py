@@ -18,17 +18,6 @@ ACME_JSON = "/opt/mcp-gateway/traefik/acme/acme.json"
 CREDENTIALS = "admin:molecule-dashboard"
 
 
-def curl(host, url_host, path="/", *, port=443, scheme="https", extra=""):
-    """curl from inside the test host, the name resolved to Traefik on loopback."""
-    cmd = host.run(
-        f"curl -sS --max-time 10 -o /dev/stdout -w '\\n%{{http_code}}' --cacert {ROOT} "
-        f"--resolve {url_host}:{port}:127.0.0.1 {extra} '{scheme}://{url_host}{path}'"
-    )
-    assert cmd.rc == 0, cmd.stderr
-    body, _, status = cmd.stdout.rpartition("\n")
-    return int(status), body
-
-
 @pytest.mark.parametrize("name", HOSTS)
 def test_http_get_redirects_permanently_to_https(http, name):
     status, headers = http(f"http://{name}/anything", resolve=f"{name}:80:127.0.0.1")
@@ -54,8 +43,8 @@ def test_certificate_is_issued_by_pebble_for_the_host(host):
     assert "TRAEFIK DEFAULT CERT" not in cmd.stdout
 
 
-def test_chain_verifies_against_pebbles_root_with_curl(host):
-    status, _ = curl(host, DASHBOARD)
+def test_chain_verifies_against_pebbles_root_with_curl(https):
+    status, _ = https(DASHBOARD)
     assert status == 401
 
 
@@ -93,11 +82,11 @@ def test_certificate_was_obtained_once(host):
     assert len(domains) == len(set(domains)), orders
 
 
-def test_dashboard_needs_credentials(host):
-    assert curl(host, DASHBOARD, "/dashboard/")[0] == 401
-    assert curl(host, DASHBOARD, "/api/rawdata")[0] == 401
-    assert curl(host, DASHBOARD, "/dashboard/", extra="-u admin:wrong")[0] == 401
-    assert curl(host, DASHBOARD, "/dashboard/", extra=f"-u {CREDENTIALS}")[0] == 200
+def test_dashboard_needs_credentials(https):
+    assert https(DASHBOARD, "/dashboard/")[0] == 401
+    assert https(DASHBOARD, "/api/rawdata")[0] == 401
+    assert https(DASHBOARD, "/dashboard/", extra="-u admin:wrong")[0] == 401
+    assert https(DASHBOARD, "/dashboard/", extra=f"-u {CREDENTIALS}")[0] == 200
 
 
 def test_secure_headers_on_the_dashboard(host):
@@ -112,8 +101,8 @@ def test_secure_headers_on_the_dashboard(host):
 
 
 @pytest.mark.parametrize("kind", ["routers", "middlewares", "services"])
-def test_everything_in_traefiks_api_is_enabled(host, kind):
-    status, body = curl(host, DASHBOARD, f"/api/http/{kind}", extra=f"-u {CREDENTIALS}")
+def test_everything_in_traefiks_api_is_enabled(https, kind):
+    status, body = https(DASHBOARD, f"/api/http/{kind}", extra=f"-u {CREDENTIALS}")
     assert status == 200
     items = json.loads(body)
     assert items, f"no {kind} in Traefik's API"
@@ -121,8 +110,8 @@ def test_everything_in_traefiks_api_is_enabled(host, kind):
     assert not broken
 
 
-def test_expected_middlewares_exist(host):
-    _, body = curl(host, DASHBOARD, "/api/http/middlewares", extra=f"-u {CREDENTIALS}")
+def test_expected_middlewares_exist(https):
+    _, body = https(DASHBOARD, "/api/http/middlewares", extra=f"-u {CREDENTIALS}")
     names = {item["name"] for item in json.loads(body)}
     assert {"mcp-auth@file", "secure-headers@file", "ip-allowlist@file", "cors@file"} <= names
     mcp_auth = next(item for item in json.loads(body) if item["name"] == "mcp-auth@file")
@@ -176,5 +165,5 @@ def test_check_mode_on_the_converged_host_reports_no_change():
     assert re.search(r"changed=0\b", recap.group(0)), run.stdout[-4000:]
 
 
-def test_ambiguous_encoded_paths_are_refused(host):
-    assert curl(host, DASHBOARD, "/dashboard%2F..%2Fapi", extra=f"-u {CREDENTIALS}")[0] == 400
+def test_ambiguous_encoded_paths_are_refused(https):
+    assert https(DASHBOARD, "/dashboard%2F..%2Fapi", extra=f"-u {CREDENTIALS}")[0] == 400
