@@ -34,10 +34,21 @@ class Store:
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
 
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(PREFIX + key)
+        return json.loads(raw) if raw else None
+
+    async def _take(self, key: str) -> dict[str, Any] | None:
+        raw = await self.redis.getdel(PREFIX + key)
+        return json.loads(raw) if raw else None
+
+    async def _get_str(self, key: str) -> str | None:
+        raw = await self.redis.get(PREFIX + key)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
     # -- clients ---------------------------------------------------------------------
     async def get_client(self, client_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"{PREFIX}client:{client_id}")
-        return json.loads(raw) if raw else None
+        return await self._get(f"client:{client_id}")
 
     async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
         await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
@@ -47,54 +58,46 @@ class Store:
         await self.redis.set(f"{PREFIX}authreq:{request_id}", json.dumps(data), ex=ttl)
 
     async def get_authreq(self, request_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"{PREFIX}authreq:{request_id}")
-        return json.loads(raw) if raw else None
+        return await self._get(f"authreq:{request_id}")
 
     async def take_authreq(self, request_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.getdel(f"{PREFIX}authreq:{request_id}")
-        return json.loads(raw) if raw else None
+        return await self._take(f"authreq:{request_id}")
 
     # -- authorization codes -------------------------------------------------------------
     async def put_code(self, code: str, data: dict[str, Any], ttl: int) -> None:
         await self.redis.set(f"{PREFIX}code:{token_hash(code)}", json.dumps(data), ex=ttl)
 
     async def get_code(self, code: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"{PREFIX}code:{token_hash(code)}")
-        return json.loads(raw) if raw else None
+        return await self._get(f"code:{token_hash(code)}")
 
     async def take_code(self, code: str) -> dict[str, Any] | None:
         """Single use: whoever gets it first wins, every later attempt gets None."""
-        raw = await self.redis.getdel(f"{PREFIX}code:{token_hash(code)}")
-        return json.loads(raw) if raw else None
+        return await self._take(f"code:{token_hash(code)}")
 
     async def mark_code_used(self, code: str, family: str, ttl: int) -> None:
         await self.redis.set(f"{PREFIX}codeused:{token_hash(code)}", family, ex=ttl)
 
     async def used_code_family(self, code: str) -> str | None:
-        raw = await self.redis.get(f"{PREFIX}codeused:{token_hash(code)}")
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return await self._get_str(f"codeused:{token_hash(code)}")
 
     # -- refresh tokens --------------------------------------------------------------------
     async def put_refresh(self, token: str, data: dict[str, Any]) -> None:
         await self.redis.set(f"{PREFIX}rt:{token_hash(token)}", json.dumps(data), ex=self.refresh_ttl)
 
     async def get_refresh(self, token: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"{PREFIX}rt:{token_hash(token)}")
-        return json.loads(raw) if raw else None
+        return await self._get(f"rt:{token_hash(token)}")
 
     async def rotate_refresh(self, token: str) -> dict[str, Any] | None:
         """Take a refresh token out of use, remembering its family for reuse detection."""
         digest = token_hash(token)
-        raw = await self.redis.getdel(f"{PREFIX}rt:{digest}")
-        if raw is None:
+        data = await self._take(f"rt:{digest}")
+        if data is None:
             return None
-        data = json.loads(raw)
         await self.redis.set(f"{PREFIX}rtused:{digest}", data["family"], ex=self.refresh_ttl)
         return data
 
     async def used_refresh_family(self, token: str) -> str | None:
-        raw = await self.redis.get(f"{PREFIX}rtused:{token_hash(token)}")
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return await self._get_str(f"rtused:{token_hash(token)}")
 
     async def delete_refresh(self, token: str) -> None:
         await self.redis.delete(f"{PREFIX}rt:{token_hash(token)}")
