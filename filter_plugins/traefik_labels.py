@@ -42,7 +42,8 @@ options:
   gateway:
     description:
       - Gateway settings - domain, entrypoint, certresolver, network, default_middlewares
-        (per priority class), middlewares (every name a router may use), sticky_cookie.
+        (per priority class), middlewares (every name a router may use; the traefik role's by
+        default), extra_middlewares (added to them), sticky_cookie.
     type: dict
 """
 
@@ -72,6 +73,8 @@ DEFAULT_GATEWAY: dict[str, Any] = {
         "catchall": ["mcp-auth@file", "secure-headers@file"],
     },
     "middlewares": ["mcp-auth@file", "secure-headers@file", "ip-allowlist@file", "cors@file"],
+    # Added to `middlewares`: the user's own (traefik_middlewares_extra), as <name>@file.
+    "extra_middlewares": [],
 }
 
 SERVICE_KEYS = frozenset(
@@ -209,7 +212,7 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
         raise _fail(str(name), "name", f"invalid service name {name!r} (lower-case letters, digits, '-')")
     _check_keys(name, "(spec)", service, SERVICE_KEYS)
     gw = _gateway(gateway)
-    known = set(gw["middlewares"])
+    known = set(gw["middlewares"]) | set(gw["extra_middlewares"])
     port = _port(name, service.get("port"))
 
     if "hosts" in service:

@@ -195,3 +195,15 @@ def test_auth_config_carries_resources_users_and_header_names():
     assert config["users"][0]["username"] == "alice"
     assert config["verify_headers"]["user_id"] == "X-User-Id"
     assert config["redis_url"] == "redis://redis:6379/0"
+
+
+def test_mcp_services_know_the_users_own_middlewares():
+    labels = render_var(
+        "mcp_services",
+        "mcp_services_labels",
+        mcp_services=[{"name": "echo", "image": "e", "middlewares": ["ratelimit@file"]}],
+        traefik_middlewares_extra={"ratelimit": {"rateLimit": {"average": 10}}},
+    )
+    assert labels["echo"]["traefik.http.routers.echo-mcp.middlewares"] == (
+        "mcp-auth@file,secure-headers@file,ratelimit@file"
+    )

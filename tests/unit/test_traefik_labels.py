@@ -109,6 +109,13 @@ def test_user_defined_middlewares_are_known_through_the_gateway(jinja_env):
     assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(",ratelimit@file")
 
 
+def test_extra_middlewares_add_to_the_known_ones(jinja_env):
+    gateway = {**GATEWAY, "extra_middlewares": ["ratelimit@file"]}
+    service = {"name": "fetch", "port": 8000, "middlewares": ["ratelimit@file", "cors@file"]}
+    labels = render(jinja_env, service, gateway)
+    assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(",ratelimit@file,cors@file")
+
+
 def test_healthcheck_and_sticky_cookie(jinja_env):
     service = {
         "name": "echo",
