@@ -94,65 +94,83 @@ class GatewayStandIn:
         await self.backend(scope, receive, send)
 
 
-async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(service):
-    server = build_mcp_server()
-    # JSON responses and no standing GET stream: the in-process transport buffers whole
-    # responses (through Traefik, in the end-to-end tests, the server streams as usual).
-    backend = server.streamable_http_app(
-        json_response=True,
-        stateless_http=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    transport = httpx2.ASGITransport(app=GatewayStandIn(service, backend))
-    browser = httpx2.AsyncClient(transport=transport)
-    pending: dict[str, AuthorizationCodeResult] = {}
+class AutomatedBrowser:
+    """The user's browser for OAuthClientProvider: follow to the login form, sign in as
+    alice, catch the redirect back to the client."""
 
-    async def redirect_handler(url: str) -> None:
-        """The user's browser: follow to the login form, sign in, catch the redirect back."""
-        response = await browser.get(url)
+    def __init__(self, transport: Any, redirect_uri: str = REDIRECT_URI) -> None:
+        self.http = httpx2.AsyncClient(transport=transport)
+        self.redirect_uri = redirect_uri
+        self.login_pages: list[str] = []
+        self.result: AuthorizationCodeResult | None = None
+
+    async def redirect_handler(self, url: str) -> None:
+        response = await self.http.get(url)
         assert response.status_code == 302, response.text
-        page = await browser.get(response.headers["location"])
+        page = await self.http.get(response.headers["location"])
+        self.login_pages.append(page.text)
         fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', page.text))
-        done = await browser.post(
+        done = await self.http.post(
             f"{ISSUER}/login", data={**fields, "username": "alice", "password": PASSWORDS["alice"]}
         )
         assert done.status_code == 302, done.text
         location = done.headers["location"]
-        assert location.startswith(REDIRECT_URI)
+        assert location.startswith(self.redirect_uri)
         query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
-        pending["result"] = AuthorizationCodeResult(
+        self.result = AuthorizationCodeResult(
             code=query["code"], state=query.get("state"), iss=query.get("iss")
         )
 
-    async def callback_handler() -> AuthorizationCodeResult:
-        return pending.pop("result")
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        result, self.result = self.result, None
+        assert result is not None
+        return result
 
+
+def build_backend(server: MCPServer) -> Any:
+    # JSON responses and no standing GET stream: the in-process transport buffers whole
+    # responses (through Traefik, in the end-to-end tests, the server streams as usual).
+    return server.streamable_http_app(
+        json_response=True,
+        stateless_http=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+
+
+def sdk_client_metadata(redirect_uri: str = REDIRECT_URI) -> OAuthClientMetadata:
+    return OAuthClientMetadata(
+        client_name="sdk test client",
+        redirect_uris=[redirect_uri],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+
+
+async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(service):
+    server = build_mcp_server()
+    transport = httpx2.ASGITransport(app=GatewayStandIn(service, build_backend(server)))
+    browser = AutomatedBrowser(transport)
     storage = MemoryStorage()
     oauth = OAuthClientProvider(
         server_url=f"https://{FETCH}/mcp",
-        client_metadata=OAuthClientMetadata(
-            client_name="sdk test client",
-            redirect_uris=[REDIRECT_URI],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-            token_endpoint_auth_method="none",
-        ),
+        client_metadata=sdk_client_metadata(),
         storage=storage,
-        redirect_handler=redirect_handler,
-        callback_handler=callback_handler,
+        redirect_handler=browser.redirect_handler,
+        callback_handler=browser.callback_handler,
     )
     with anyio.fail_after(30):
-        await _run(server, transport, oauth)
+        await run_session(server, transport, oauth)
     assert storage.client is not None
     assert storage.client.client_id
     assert storage.tokens is not None
     assert storage.tokens.refresh_token
     claims = service.key.decode(storage.tokens.access_token, ISSUER)
     assert claims["aud"] == f"https://{FETCH}/mcp"
-    await browser.aclose()
+    await browser.http.aclose()
 
 
-async def _run(server: MCPServer, transport: Any, oauth: OAuthClientProvider) -> None:
+async def run_session(server: MCPServer, transport: Any, oauth: OAuthClientProvider) -> None:
     async with (
         server.session_manager.run(),
         httpx2.AsyncClient(transport=transport, auth=oauth, timeout=30) as http,

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .cimd import ClientMetadataResolver
 from .config import Settings
 from .keys import SigningKey
 from .login import LocalLogin
@@ -43,6 +44,10 @@ class GatewayAuth:
             redis, refresh_ttl=settings.refresh_token_ttl, access_ttl=settings.access_token_ttl
         )
         self.provider = GatewayProvider(settings, self.store, key)
+        if settings.client_metadata.enabled:
+            self.provider.client_documents = ClientMetadataResolver(
+                settings.client_metadata, self.store, settings.scopes
+            )
         self.verify = VerifyApp(settings, self.store, key)
         self.login = LocalLogin(settings, self.provider)
         issuer = AnyHttpUrl(settings.issuer)
@@ -56,7 +61,7 @@ class GatewayAuth:
         self.as_metadata = metadata.model_dump(mode="json", exclude_none=True) | {
             "issuer": settings.issuer,
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
-            "client_id_metadata_document_supported": False,
+            "client_id_metadata_document_supported": settings.client_metadata.enabled,
         }
         self.openid_metadata = self.as_metadata | {
             "subject_types_supported": ["public"],

@@ -42,6 +42,23 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class ClientMetadataSettings:
+    """Client ID Metadata Documents (cimd.py)."""
+
+    enabled: bool = True
+    # Hosts whose documents are accepted (exact names); empty: any public host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Fetch from loopback/private/link-local addresses too (tests, private deployments).
+    allow_private_addresses: bool = False
+    ca_file: str | None = None
+    timeout: float = 5.0
+    max_bytes: int = 5120
+    min_cache_seconds: int = 60
+    max_cache_seconds: int = 86400
+    default_cache_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     issuer: str
     resources: dict[str, Resource]
@@ -62,6 +79,7 @@ class Settings:
     scopes: tuple[str, ...] = ("mcp",)
     cookie_secure: bool = True
     verify_cache_size: int = 10000
+    client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
 
     def resource_for_url(self, url: str | None) -> Resource | None:
         """The configured resource a `resource` indicator (RFC 8707) names, or None."""
@@ -129,6 +147,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     if numbers.get("code_ttl", 300) > 600:
         raise ConfigError("auth config: 'code_ttl' must be at most 600 seconds")
     return Settings(
+        client_metadata=_client_metadata(data.get("client_metadata_documents", {})),
         issuer=issuer,
         resources=resources,
         signing_key_file=Path(_require(data, "signing_key_file", str)),
@@ -144,6 +163,27 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         cookie_secure=bool(data.get("cookie_secure", True)),
         **numbers,
     )
+
+
+def _client_metadata(data: Any) -> ClientMetadataSettings:
+    """`client_metadata_documents`: enabled, allowed_hosts, allow_private_addresses, ca_file,
+    timeout, max_bytes, min/max/default_cache_seconds."""
+    if not isinstance(data, dict):
+        raise ConfigError("auth config: 'client_metadata_documents' must be a dict")
+    kinds = {name: type(value) for name, value in vars(ClientMetadataSettings()).items()}
+    kinds.update(allowed_hosts=list, ca_file=str, timeout=(int, float))
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in kinds:
+            raise ConfigError(f"auth config: 'client_metadata_documents.{name}' is not a known setting")
+        if value is None and name == "ca_file":
+            continue
+        if not isinstance(value, kinds[name]) or (isinstance(value, bool) and kinds[name] is int):
+            raise ConfigError(f"auth config: 'client_metadata_documents.{name}' has the wrong type")
+        values[name] = value
+    if "allowed_hosts" in values:
+        values["allowed_hosts"] = tuple(host.lower() for host in values["allowed_hosts"])
+    return ClientMetadataSettings(**values)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

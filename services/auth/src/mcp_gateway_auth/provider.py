@@ -60,6 +60,15 @@ def check_redirect_uri(uri: str) -> None:
     # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
 
 
+def _client_label(client: OAuthClientInformationFull) -> str | None:
+    """What the login page calls the client. A metadata document names itself, so its host
+    is shown with the name: the user can see who really asks."""
+    if client.client_id.startswith("https://"):
+        host = urlparse(client.client_id).hostname
+        return f"{client.client_name} ({host})" if client.client_name else host
+    return client.client_name
+
+
 class GatewayProvider:
     """OAuthAuthorizationServerProvider for the gateway (local login; upstream IdPs plug in here)."""
 
@@ -67,9 +76,14 @@ class GatewayProvider:
         self.settings = settings
         self.store = store
         self.key = key
+        # The resolver of Client ID Metadata Documents, set by the app when they are enabled.
+        self.client_documents: Any = None
 
     # -- clients ---------------------------------------------------------------------------
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        if client_id.startswith("https://"):
+            # A Client ID Metadata Document (cimd.py); registered ids are never URLs.
+            return await self.client_documents.client(client_id) if self.client_documents else None
         data = await self.store.get_client(client_id)
         return OAuthClientInformationFull.model_validate(data) if data else None
 
@@ -98,7 +112,7 @@ class GatewayProvider:
             request_id,
             {
                 "client_id": client.client_id,
-                "client_name": client.client_name,
+                "client_name": _client_label(client),
                 "redirect_uri": str(params.redirect_uri),
                 "redirect_uri_provided_explicitly": params.redirect_uri_provided_explicitly,
                 "code_challenge": params.code_challenge,

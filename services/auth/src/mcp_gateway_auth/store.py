@@ -3,6 +3,7 @@
 Keys (all under the ``mcpgw:`` prefix):
 
 - ``client:<client_id>``         registered client (JSON), no expiry
+- ``cimd:<sha256(url)>``          a checked Client ID Metadata Document (JSON), its cache time
 - ``authreq:<id>``               pending authorization request waiting for a login (JSON), login TTL
 - ``code:<sha256(code)>``        authorization code (JSON), single use (GETDEL), code TTL
 - ``codeused:<sha256(code)>``    a redeemed code: the family of its tokens, for replay detection
@@ -11,6 +12,8 @@ Keys (all under the ``mcpgw:`` prefix):
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
 - ``loginfail:<username>`` / ``loginfail-ip:<address>``   failed-login counters
+- ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
+                                 pending request, browser binding, PKCE verifier, nonce; single use, login TTL
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ class Store:
     async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
         await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
 
+    async def get_client_document(self, url: str) -> dict[str, Any] | None:
+        return await self._get(f"cimd:{token_hash(url)}")
+
+    async def put_client_document(self, url: str, data: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}cimd:{token_hash(url)}", json.dumps(data), ex=ttl)
+
     # -- pending authorization requests ------------------------------------------------
     async def put_authreq(self, request_id: str, data: dict[str, Any], ttl: int) -> None:
         await self.redis.set(f"{PREFIX}authreq:{request_id}", json.dumps(data), ex=ttl)
@@ -62,6 +71,17 @@ class Store:
 
     async def take_authreq(self, request_id: str) -> dict[str, Any] | None:
         return await self._take(f"authreq:{request_id}")
+
+    # -- sign-ins at an upstream identity provider (github, oidc) --------------------------
+    async def put_upstream_state(self, state: str, data: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}upstream:{token_hash(state)}", json.dumps(data), ex=ttl)
+
+    async def get_upstream_state(self, state: str) -> dict[str, Any] | None:
+        return await self._get(f"upstream:{token_hash(state)}")
+
+    async def take_upstream_state(self, state: str) -> dict[str, Any] | None:
+        """Single use: the first callback with this state wins."""
+        return await self._take(f"upstream:{token_hash(state)}")
 
     # -- authorization codes -------------------------------------------------------------
     async def put_code(self, code: str, data: dict[str, Any], ttl: int) -> None:
