@@ -59,6 +59,8 @@ def test_authorization_server_metadata_through_traefik(https):
     assert meta["issuer"] == f"https://{AUTH}"
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["registration_endpoint"] == f"https://{AUTH}/register"
+    # The role's default: clients may use Client ID Metadata Documents beside registration.
+    assert meta["client_id_metadata_document_supported"] is True
 
 
 @pytest.mark.parametrize(
