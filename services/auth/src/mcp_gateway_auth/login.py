@@ -134,7 +134,9 @@ class LocalLogin:
             return HTMLResponse("This sign-in link was already used.", status_code=400)
         await self.store.clear_login_failures(username)
         log.info("login", extra={"user": user.user_id, "client_id": pending["client_id"]})
-        location = await self.provider.complete_authorization(taken, user.user_id, user.display_name)
+        location = await self.provider.complete_authorization(
+            taken, user.user_id, user.display_name, groups=user.groups
+        )
         response = RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
         response.delete_cookie(BROWSER_COOKIE, path="/login")
         return response

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -127,8 +128,13 @@ class GatewayProvider:
         )
         return f"{self.settings.issuer}/login?{urlencode({'request': request_id})}"
 
-    async def complete_authorization(self, request: dict[str, Any], user_id: str, user_name: str) -> str:
-        """After a successful login: issue the code and return the client's redirect URL."""
+    async def complete_authorization(
+        self, request: dict[str, Any], user_id: str, user_name: str, groups: Sequence[str] = ()
+    ) -> str:
+        """After a successful login: issue the code and return the client's redirect URL.
+
+        The identity (subject, name, groups) travels with the code, then with the refresh
+        token, into every access token (claims `sub`, `name`, `groups`)."""
         code = secrets.token_urlsafe(32)
         await self.store.put_code(
             code,
@@ -141,6 +147,7 @@ class GatewayProvider:
                 "resource": request["resource"],
                 "subject": user_id,
                 "name": user_name,
+                "groups": list(groups),
                 "expires_at": time.time() + self.settings.code_ttl,
             },
             self.settings.code_ttl,
@@ -161,7 +168,8 @@ class GatewayProvider:
                 # RFC 6749 4.1.2: a code used twice revokes the tokens issued with it.
                 await self.store.revoke_family(family)
             return None
-        return AuthorizationCode(code=authorization_code, **{k: v for k, v in data.items() if k != "name"})
+        fields = {k: v for k, v in data.items() if k not in ("name", "groups")}
+        return AuthorizationCode(code=authorization_code, **fields)
 
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
@@ -172,7 +180,13 @@ class GatewayProvider:
         family = secrets.token_urlsafe(16)
         await self.store.mark_code_used(authorization_code.code, family, self.settings.refresh_token_ttl)
         return await self._issue(
-            client.client_id, data["subject"], data["name"], data["resource"], data["scopes"], family
+            client.client_id,
+            data["subject"],
+            data["name"],
+            data["resource"],
+            data["scopes"],
+            family,
+            data.get("groups", []),
         )
 
     # -- refresh tokens -----------------------------------------------------------------------------
@@ -212,27 +226,37 @@ class GatewayProvider:
             data["resource"],
             scopes or data["scopes"],
             data["family"],
+            data.get("groups", []),
         )
 
     # -- access tokens ---------------------------------------------------------------------------------
     async def _issue(
-        self, client_id: str, subject: str, name: str, resource: str, scopes: list[str], family: str
+        self,
+        client_id: str,
+        subject: str,
+        name: str,
+        resource: str,
+        scopes: list[str],
+        family: str,
+        groups: list[str],
     ) -> OAuthToken:
         now = int(time.time())
-        access = self.key.sign(
-            {
-                "iss": self.settings.issuer,
-                "sub": subject,
-                "aud": resource,
-                "client_id": client_id,
-                "scope": " ".join(scopes),
-                "name": name,
-                "fam": family,
-                "jti": secrets.token_urlsafe(16),
-                "iat": now,
-                "exp": now + self.settings.access_token_ttl,
-            }
-        )
+        claims = {
+            "iss": self.settings.issuer,
+            "sub": subject,
+            "aud": resource,
+            "client_id": client_id,
+            "scope": " ".join(scopes),
+            "name": name,
+            "fam": family,
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + self.settings.access_token_ttl,
+        }
+        if groups:
+            # /verify matches them against the resource's allowed_groups.
+            claims["groups"] = groups
+        access = self.key.sign(claims)
         refresh = secrets.token_urlsafe(32)
         await self.store.put_refresh(
             refresh,
@@ -240,6 +264,7 @@ class GatewayProvider:
                 "client_id": client_id,
                 "subject": subject,
                 "name": name,
+                "groups": groups,
                 "resource": resource,
                 "scopes": scopes,
                 "family": family,
