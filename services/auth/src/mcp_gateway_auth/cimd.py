@@ -16,7 +16,6 @@ import ipaddress
 import json
 import logging
 import re
-import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +24,7 @@ from mcp.server.auth.provider import RegistrationError
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
-from .config import ClientMetadataSettings
+from .config import ClientMetadataSettings, client_tls
 
 # The same redirect URI rules as RFC 7591 registration.
 from .provider import check_redirect_uri
@@ -144,9 +143,7 @@ class ClientMetadataResolver:
         self.store = store
         self.scopes = scopes
         self._transport = transport
-        self._verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
-        )
+        self._verify = client_tls(settings.ca_file)
 
     async def client(self, url: str) -> OAuthClientInformationFull | None:
         """The client a URL client_id names, or None (the SDK then answers invalid client)."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+import httpx2
 
 
 class ConfigError(ValueError):
@@ -214,11 +217,11 @@ def _client_metadata(data: Any) -> ClientMetadataSettings:
         raise ConfigError("auth config: 'client_metadata_documents' must be a dict")
     kinds = {name: type(value) for name, value in vars(ClientMetadataSettings()).items()}
     kinds.update(allowed_hosts=list, ca_file=str, timeout=(int, float))
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"ca_file": _ca_file(data, "client_metadata_documents")}
     for name, value in data.items():
         if name not in kinds:
             raise ConfigError(f"auth config: 'client_metadata_documents.{name}' is not a known setting")
-        if value is None and name == "ca_file":
+        if name == "ca_file":
             continue
         if not isinstance(value, kinds[name]) or (isinstance(value, bool) and kinds[name] is int):
             raise ConfigError(f"auth config: 'client_metadata_documents.{name}' has the wrong type")
@@ -279,6 +282,16 @@ def _upstream_url(data: dict[str, Any], name: str, key: str, default: str | None
             f"auth config: '{name}.{key}' must be an https:// URL (http only on loopback), got {url!r}"
         )
     return url
+
+
+def client_tls(ca_file: str | None) -> ssl.SSLContext | bool:
+    """TLS of the service's outgoing calls (upstream identity providers, client metadata
+    documents): the system's trust store, plus the operator's CA bundle when one is set."""
+    if not ca_file:
+        return True
+    context = httpx2.create_ssl_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def _ca_file(data: dict[str, Any], name: str) -> str | None:

@@ -28,7 +28,6 @@ import html
 import logging
 import re
 import secrets
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +40,7 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from .config import GitHubSettings, OidcSettings, Settings
+from .config import GitHubSettings, OidcSettings, Settings, client_tls
 from .provider import GatewayProvider
 
 log = logging.getLogger("mcp_gateway_auth.upstream")
@@ -152,7 +151,7 @@ class UpstreamLogin:
         self.redirect_uri = f"{settings.issuer}/callback"
         # Tests inject an httpx2.MockTransport here; production uses the network.
         self.transport = transport
-        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._verify = client_tls(ca_file)
 
     def http(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
