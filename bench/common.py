@@ -425,3 +425,37 @@ def start_our_auth(
     if status != 200:
         raise HarnessError(f"our /verify answered {status} to the bench token\n{proc.log_tail()}")
     return proc, port, token
+
+
+def load_row(result: dict[str, Any], **labels: str) -> dict[str, Any]:
+    """A table row of one wrk measurement (median_run's result), after its labels."""
+    return {
+        **labels,
+        "req/s": result["rps"],
+        "p50 ms": result["p50_ms"],
+        "p99 ms": result["p99_ms"],
+        "new TCP/req": result["new_tcp_per_request"],
+        "non-2xx": result["non_2xx"],
+        "errors": result["errors"],
+    }
+
+
+def part_main(
+    prog: str,
+    doc: str | None,
+    add_arguments: Callable[[Any], None],
+    run: Callable[[Any], dict[str, Any]],
+    argv: list[str] | None = None,
+) -> int:
+    """`python -m bench.<part>`: run one part alone and print its result as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    add_arguments(parser)
+    result = run(parser.parse_args(argv))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("rows", "goals", "measurements", "notes") if k in result}, indent=2
+        )
+    )
+    return 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import re
 import socket
 import ssl
@@ -233,12 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.first_cert", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    result = run(args)
-    print(json.dumps({k: result[k] for k in ("rows", "goals", "measurements", "notes")}, indent=2))
-    return 0
+    return common.part_main("bench.first_cert", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -388,12 +387,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.provisioning", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    result = run(args)
-    print(json.dumps({k: result[k] for k in ("rows", "goals", "measurements", "notes")}, indent=2))
-    return 0
+    return common.part_main("bench.provisioning", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

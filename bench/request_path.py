@@ -144,19 +144,6 @@ def start_traefik(
     return proc, port
 
 
-def _row(name: str, what: str, result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "set-up": name,
-        "what": what,
-        "req/s": result["rps"],
-        "p50 ms": result["p50_ms"],
-        "p99 ms": result["p99_ms"],
-        "new TCP/req": result["new_tcp_per_request"],
-        "non-2xx": result["non_2xx"],
-        "errors": result["errors"],
-    }
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers
     load = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
@@ -200,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "c": f"Traefik + ForwardAuth to a trivial always-200 ASGI server ({workers} workers)",
         "d": f"Traefik + ForwardAuth to our /verify ({workers} workers, Redis)",
     }
-    rows = [_row(key, labels[key], results[key]) for key in "abcd"]
+    rows = [common.load_row(results[key], **{"set-up": key, "what": labels[key]}) for key in "abcd"]
     ratios = {
         "d/c": common.ratio(results["d"]["rps"], results["c"]["rps"]),
         "c/b": common.ratio(results["c"]["rps"], results["b"]["rps"]),

@@ -141,19 +141,6 @@ def start_original(
     return proc, port, token
 
 
-def _row(service: str, load: str, result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "service": service,
-        "connections": load,
-        "req/s": result["rps"],
-        "p50 ms": result["p50_ms"],
-        "p99 ms": result["p99_ms"],
-        "new TCP/req": result["new_tcp_per_request"],
-        "non-2xx": result["non_2xx"],
-        "errors": result["errors"],
-    }
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers
     load = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
@@ -191,11 +178,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for proc in (original, ours, redis):
                 proc.stop()
+    names = {"ours": f"ours ({workers} workers)", "original": f"original 0.2.0 ({workers} workers)"}
     rows = [
-        _row(f"ours ({workers} workers)", "keep-alive", results["ours/keep-alive"]),
-        _row(f"original 0.2.0 ({workers} workers)", "keep-alive", results["original/keep-alive"]),
-        _row(f"ours ({workers} workers)", "close", results["ours/close"]),
-        _row(f"original 0.2.0 ({workers} workers)", "close", results["original/close"]),
+        common.load_row(results[f"{service}/{load}"], service=names[service], connections=load)
+        for load in ("keep-alive", "close")
+        for service in ("ours", "original")
     ]
     ratios = {
         "ours/original (keep-alive)": common.ratio(

@@ -188,7 +188,12 @@ class Flow:
         return client, query["code"][0], verifier
 
     async def token(
-        self, client_id: str, code: str, verifier: str, redirect_uri=REDIRECT_URI
+        self,
+        client_id: str,
+        code: str,
+        verifier: str,
+        redirect_uri=REDIRECT_URI,
+        resource=f"https://{FETCH}/mcp",
     ) -> httpx2.Response:
         return await self.http.post(
             "/token",
@@ -198,7 +203,7 @@ class Flow:
                 "code": code,
                 "code_verifier": verifier,
                 "redirect_uri": redirect_uri,
-                "resource": f"https://{FETCH}/mcp",
+                "resource": resource,
             },
         )
 

@@ -142,17 +142,7 @@ async def test_per_resource_allow_lists_still_apply(flow, github):
     client, verifier, upstream = await start(flow, resource=f"https://{ECHO}/mcp")
     done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
-    response = await flow.http.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client["client_id"],
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": REDIRECT_URI,
-            "resource": f"https://{ECHO}/mcp",
-        },
-    )
+    response = await flow.token(client["client_id"], code, verifier, resource=f"https://{ECHO}/mcp")
     assert response.status_code == 200, response.text
     assert (await flow.verify(response.json()["access_token"], host=ECHO)).status_code == 403
 

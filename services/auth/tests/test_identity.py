@@ -39,17 +39,7 @@ async def team_flow(redis_server, key_file) -> AsyncIterator[Flow]:
 
 async def _team_token(flow: Flow, username: str) -> dict:
     client, code, verifier = await flow.code_for(username, resource=f"https://{TEAM}/mcp")
-    response = await flow.http.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client["client_id"],
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": "http://127.0.0.1:33418/callback",
-            "resource": f"https://{TEAM}/mcp",
-        },
-    )
+    response = await flow.token(client["client_id"], code, verifier, resource=f"https://{TEAM}/mcp")
     assert response.status_code == 200, response.text
     return {"client": client, **response.json()}
 

@@ -181,17 +181,7 @@ async def token_for(flow: Flow, username: str, resource: str = f"https://{FETCH}
     assert done.status_code == 302, done.text
     assert done.headers["location"].startswith(REDIRECT_URI)
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
-    response = await flow.http.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client["client_id"],
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": REDIRECT_URI,
-            "resource": resource,
-        },
-    )
+    response = await flow.token(client["client_id"], code, verifier, resource=resource)
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
