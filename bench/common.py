@@ -459,3 +459,15 @@ def part_main(
         )
     )
     return 0
+
+
+def measure_interleaved(
+    targets: dict[str, tuple[str, dict[str, str]]], rounds: int, load: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """wrk on every target, round after round, so that other load on the machine hits all of
+    them alike; the median run of each target."""
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in targets}
+    for _ in range(rounds):
+        for key, (url, headers) in targets.items():
+            runs[key].append(wrk(url, headers, **load))
+    return {key: median_run(runs[key]) for key in targets}

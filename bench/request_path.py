@@ -172,12 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "c": (through, {**bearer, "Host": "trivial.bench.test"}),
                 "d": (through, {**bearer, "Host": common.BENCH_HOST}),
             }
-            # Rounds interleave the set-ups, so that other load on the machine hits all of them.
-            runs: dict[str, list[dict[str, Any]]] = {key: [] for key in targets}
-            for _ in range(args.rounds):
-                for key, (url, headers) in targets.items():
-                    runs[key].append(common.wrk(url, headers, **load))
-            results = {key: common.median_run(runs[key]) for key in targets}
+            results = common.measure_interleaved(targets, args.rounds, load)
         finally:
             for proc in procs:
                 proc.stop()

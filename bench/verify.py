@@ -170,11 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 url = f"http://127.0.0.1:{port}/verify"
                 targets[f"{name}/keep-alive"] = (url, headers)
                 targets[f"{name}/close"] = (url, {**headers, **close})
-            runs: dict[str, list[dict[str, Any]]] = {key: [] for key in targets}
-            for _ in range(args.rounds):
-                for key, (url, headers) in targets.items():
-                    runs[key].append(common.wrk(url, headers, **load))
-            results = {key: common.median_run(runs[key]) for key in targets}
+            results = common.measure_interleaved(targets, args.rounds, load)
         finally:
             for proc in (original, ours, redis):
                 proc.stop()

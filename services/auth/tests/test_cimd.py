@@ -11,11 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import anyio
 import httpx2
 import pytest
 import trustme
-from mcp.client.auth import OAuthClientProvider
 from redis.asyncio import Redis
 
 from mcp_gateway_auth.app import GatewayAuth
@@ -23,16 +21,8 @@ from mcp_gateway_auth.cimd import ClientMetadataError, cache_seconds, check_clie
 from mcp_gateway_auth.config import ClientMetadataSettings, ConfigError
 from mcp_gateway_auth.keys import SigningKey
 
-from .conftest import FETCH, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
-from .test_sdk_client import (
-    AutomatedBrowser,
-    GatewayStandIn,
-    MemoryStorage,
-    build_backend,
-    build_mcp_server,
-    run_session,
-    sdk_client_metadata,
-)
+from .conftest import ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
+from .test_sdk_client import sdk_flow
 
 pytestmark = pytest.mark.anyio
 
@@ -268,25 +258,11 @@ async def test_disabled_documents_are_neither_advertised_nor_fetched(redis_serve
 
 async def test_the_official_sdk_client_uses_its_metadata_url_instead_of_registering(cimd_service, documents):
     client_id = documents.document("/clients/sdk.json")
-    server = build_mcp_server()
-    transport = httpx2.ASGITransport(app=GatewayStandIn(cimd_service, build_backend(server)))
-    browser = AutomatedBrowser(transport)
-    storage = MemoryStorage()
-    oauth = OAuthClientProvider(
-        server_url=f"https://{FETCH}/mcp",
-        client_metadata=sdk_client_metadata(),
-        storage=storage,
-        redirect_handler=browser.redirect_handler,
-        callback_handler=browser.callback_handler,
-        client_metadata_url=client_id,
-    )
-    with anyio.fail_after(30):
-        await run_session(server, transport, oauth)
+    storage, browser = await sdk_flow(cimd_service, client_metadata_url=client_id)
     assert storage.client is not None
     assert storage.client.client_id == client_id
     assert not [key async for key in cimd_service.redis.scan_iter("mcpgw:client:*")], "nothing registered"
     assert "Example MCP Client (localhost)" in browser.login_pages[0]
-    await browser.http.aclose()
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,9 @@ def sdk_client_metadata(redirect_uri: str = REDIRECT_URI) -> OAuthClientMetadata
     )
 
 
-async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(service):
+async def sdk_flow(service: Any, **provider_options: Any) -> tuple[MemoryStorage, AutomatedBrowser]:
+    """The official client against the service behind the stand-in: discovery, client
+    identification, automated login, token, then a session that calls `whoami`."""
     server = build_mcp_server()
     transport = httpx2.ASGITransport(app=GatewayStandIn(service, build_backend(server)))
     browser = AutomatedBrowser(transport)
@@ -158,16 +160,24 @@ async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(
         storage=storage,
         redirect_handler=browser.redirect_handler,
         callback_handler=browser.callback_handler,
+        **provider_options,
     )
-    with anyio.fail_after(30):
-        await run_session(server, transport, oauth)
+    try:
+        with anyio.fail_after(30):
+            await run_session(server, transport, oauth)
+    finally:
+        await browser.http.aclose()
+    return storage, browser
+
+
+async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(service):
+    storage, _ = await sdk_flow(service)
     assert storage.client is not None
     assert storage.client.client_id
     assert storage.tokens is not None
     assert storage.tokens.refresh_token
     claims = service.key.decode(storage.tokens.access_token, ISSUER)
     assert claims["aud"] == f"https://{FETCH}/mcp"
-    await browser.http.aclose()
 
 
 async def run_session(server: MCPServer, transport: Any, oauth: OAuthClientProvider) -> None:
