@@ -19,7 +19,8 @@ def _config(**overrides):
 
 def test_local_has_no_upstream_sections():
     config = _config()
-    assert config["identity_provider"] == "local"
+    assert config["identity_providers"] == ["local"]
+    assert config["gateway_name"] == "MCP gateway"
     assert config["github"] is None
     assert config["oidc"] is None
     assert settings_from_dict(config).github is None
@@ -27,14 +28,14 @@ def test_local_has_no_upstream_sections():
 
 def test_github_settings_reach_the_service():
     config = _config(
-        auth_identity_provider="github",
+        auth_identity_providers=["github"],
         auth_github_client_id="Iv1.abc",
         auth_github_client_secret="s3cret",
         auth_github_allowed_users=["OctoCat"],
     )
     assert config["oidc"] is None
     settings = settings_from_dict(config)
-    assert settings.identity_provider == "github"
+    assert settings.identity_providers == ("github",)
     assert settings.github.client_secret == "s3cret"
     assert settings.github.allowed_users == ("octocat",)
     assert settings.github.api_url == "https://api.github.com"
@@ -42,7 +43,7 @@ def test_github_settings_reach_the_service():
 
 def test_oidc_settings_reach_the_service():
     config = _config(
-        auth_identity_provider="oidc",
+        auth_identity_providers=["oidc"],
         auth_oidc_discovery_url="https://sso.example.com/realms/main",
         auth_oidc_client_id="gateway",
         auth_oidc_client_secret="s3cret",
@@ -54,10 +55,30 @@ def test_oidc_settings_reach_the_service():
     assert settings.oidc.scopes == ("openid", "email", "profile")
     assert settings.oidc.allowed_groups == ("mcp-users",)
     assert settings.oidc.groups_claim == "realm_access.roles"
+    assert settings.oidc.display_name == "sso.example.com"
+
+
+def test_local_and_oidc_side_by_side_reach_the_service():
+    config = _config(
+        auth_identity_providers=["local", "oidc"],
+        auth_gateway_name="Example Corp MCP",
+        auth_oidc_discovery_url="https://sso.example.com",
+        auth_oidc_client_id="gateway",
+        auth_oidc_client_secret="s3cret",
+        auth_oidc_allowed_groups=["staff"],
+        auth_oidc_display_name="Example SSO",
+        auth_oidc_user_id_prefix="sso:",
+    )
+    assert config["github"] is None
+    settings = settings_from_dict(config)
+    assert settings.identity_providers == ("local", "oidc")
+    assert settings.gateway_name == "Example Corp MCP"
+    assert settings.oidc.display_name == "Example SSO"
+    assert settings.oidc.user_id_prefix == "sso:"
 
 
 def test_the_role_defaults_for_github_are_a_config_error_in_the_service():
     # The role's assert catches this first; the service refuses it too.
-    config = _config(auth_identity_provider="github")
+    config = _config(auth_identity_providers=["github"])
     with pytest.raises(ConfigError, match="github"):
         settings_from_dict(config)

@@ -75,6 +75,19 @@ def test_traefik_compose_publishes_on_the_bind_address():
 def test_traefik_compose_publishes_on_every_interface_by_default():
     compose = render_var("traefik", "traefik_compose")
     assert compose["services"]["traefik"]["ports"] == ["80:80", "443:443"]
+    assert compose["services"]["traefik"]["networks"] == {"public": {}}
+
+
+def test_traefik_answers_to_its_network_aliases_at_its_fixed_address():
+    compose = render_var(
+        "traefik",
+        "traefik_compose",
+        traefik_ipv4_address="172.30.0.2",
+        traefik_network_aliases=["idp.example.com"],
+    )
+    assert compose["services"]["traefik"]["networks"] == {
+        "public": {"ipv4_address": "172.30.0.2", "aliases": ["idp.example.com"]}
+    }
 
 
 @pytest.mark.parametrize(

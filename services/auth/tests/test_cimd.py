@@ -127,7 +127,8 @@ async def test_a_url_client_id_gets_a_code_and_a_token_without_registration(cimd
     assert response.status_code == 302, response.text
     page = await cimd_flow.http.get(response.headers["location"])
     # The login page shows the host the document came from, not only the name it claims.
-    assert "Example MCP Client (localhost)" in page.text
+    assert "<strong>Example MCP Client</strong>" in page.text
+    assert "its details are published at localhost" in page.text
     done = await cimd_flow.login(response.headers["location"])
     assert done.status_code == 302, done.text
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
@@ -262,7 +263,7 @@ async def test_the_official_sdk_client_uses_its_metadata_url_instead_of_register
     assert storage.client is not None
     assert storage.client.client_id == client_id
     assert not [key async for key in cimd_service.redis.scan_iter("mcpgw:client:*")], "nothing registered"
-    assert "Example MCP Client (localhost)" in browser.login_pages[0]
+    assert "its details are published at localhost" in browser.login_pages[0]
 
 
 @pytest.mark.parametrize(

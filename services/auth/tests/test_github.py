@@ -66,9 +66,9 @@ def github() -> FakeGitHub:
 async def service(redis_server, key_file, github) -> AsyncIterator[GatewayAuth]:
     redis = Redis.from_url(redis_server)
     await redis.flushdb()
-    settings = make_settings(redis_server, key_file, identity_provider="github", github=GITHUB_CONFIG)
+    settings = make_settings(redis_server, key_file, identity_providers=["github"], github=GITHUB_CONFIG)
     app = GatewayAuth(settings, redis, SigningKey.from_file(key_file))
-    app.upstream.transport = httpx2.MockTransport(github)
+    app.upstreams.logins["github"].transport = httpx2.MockTransport(github)
     yield app
     await redis.aclose()
 
@@ -224,7 +224,7 @@ async def test_github_unreachable_is_502(flow, service):
     def unreachable(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)
 
-    service.upstream.transport = httpx2.MockTransport(unreachable)
+    service.upstreams.logins["github"].transport = httpx2.MockTransport(unreachable)
     _, _, upstream = await start(flow)
     done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
     assert done.status_code == 502

@@ -83,7 +83,7 @@ def test_github_settings(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("from-a-file\n")
     github = {"client_id": "Iv1.abc", "client_secret_file": str(secret), "allowed_users": ["OctoCat"]}
-    settings = _settings(tmp_path, identity_provider="github", github=github)
+    settings = _settings(tmp_path, identity_providers=["github"], github=github)
     assert settings.github.client_secret == "from-a-file"
     assert settings.github.allowed_users == ("octocat",)
     assert settings.github.url == "https://github.com"
@@ -91,7 +91,7 @@ def test_github_settings(tmp_path):
 
 
 def test_oidc_settings(tmp_path):
-    settings = _settings(tmp_path, identity_provider="oidc", oidc=OIDC)
+    settings = _settings(tmp_path, identity_providers=["oidc"], oidc=OIDC)
     assert (
         settings.oidc.discovery_url == "https://idp.example.com/realms/main/.well-known/openid-configuration"
     )
@@ -126,11 +126,11 @@ def test_oidc_settings(tmp_path):
         ("oidc", {**OIDC, "scopes": ["email"]}, "'oidc.scopes' must include openid"),
         ("oidc", {**OIDC, "allowed_emails": "a@example.com"}, None),
         ("oidc", {**OIDC, "ca_file": "/nonexistent/ca.pem"}, "'oidc.ca_file'"),
-        ("saml", None, "'identity_provider' 'saml' is not supported"),
+        ("saml", None, "'identity_providers' entry 'saml' is not supported"),
     ],
 )
 def test_invalid_upstream_settings_name_the_key(tmp_path, provider, section, message):
-    overrides = {"identity_provider": provider}
+    overrides = {"identity_providers": [provider]}
     if section is not None:
         overrides["github" if provider == "github" else "oidc"] = section
     if message is None:
@@ -143,4 +143,33 @@ def test_invalid_upstream_settings_name_the_key(tmp_path, provider, section, mes
 
 def test_loopback_http_discovery_is_allowed_for_tests(tmp_path):
     oidc = {**OIDC, "discovery_url": "http://127.0.0.1:8080/.well-known/openid-configuration"}
-    assert _settings(tmp_path, identity_provider="oidc", oidc=oidc).oidc.issuer == "http://127.0.0.1:8080"
+    assert _settings(tmp_path, identity_providers=["oidc"], oidc=oidc).oidc.issuer == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"identity_provider": "local"}, "'identity_provider' was renamed to 'identity_providers'"),
+        ({"identity_providers": []}, "'identity_providers' must be a non-empty list"),
+        ({"identity_providers": "local"}, "'identity_providers' must be a non-empty list"),
+        ({"identity_providers": ["local", "local"]}, "names a provider twice"),
+        ({"gateway_name": ""}, "'gateway_name' must be a non-empty string"),
+        ({"gateway_name": "x" * 81}, "'gateway_name' must be a non-empty string of at most 80"),
+    ],
+)
+def test_invalid_identity_settings_name_the_key(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=r"^auth config: ") as error:
+        _settings(tmp_path, **overrides)
+    assert message in str(error.value)
+
+
+def test_local_and_upstream_providers_together(tmp_path):
+    oidc = {**OIDC, "user_id_prefix": "sso:"}
+    settings = _settings(
+        tmp_path, identity_providers=["local", "oidc"], oidc=oidc, gateway_name="Example Corp"
+    )
+    assert settings.identity_providers == ("local", "oidc")
+    assert settings.oidc.display_name == "idp.example.com"
+    assert settings.gateway_name == "Example Corp"
+    assert settings.github is None
+    assert settings.oidc.user_id_prefix == "sso:"

@@ -113,7 +113,7 @@ async def make_browser(redis_server, key_file, oidc_issuer):
             settings = make_settings(
                 redis_server,
                 key_file,
-                identity_provider="oidc",
+                identity_providers=["oidc"],
                 oidc=oidc_config(oidc_issuer, **oidc_overrides),
                 resources=[{"host": FETCH}, {"host": TEAM, "allowed_groups": ["engineering"]}],
             )
@@ -272,10 +272,10 @@ async def test_a_wrong_client_secret_fails_the_token_exchange(make_browser):
 async def test_discovery_is_fetched_once(make_browser):
     app, flow = await make_browser()
     await token_for(flow, "alice")
-    metadata, keys = app.upstream._metadata, app.upstream._keys
+    metadata, keys = app.upstreams.logins["oidc"]._metadata, app.upstreams.logins["oidc"]._keys
     assert metadata is not None
     assert keys is not None
     _, other = await make_browser(app)
     await token_for(other, "bob")
-    assert app.upstream._metadata is metadata
-    assert app.upstream._keys is keys
+    assert app.upstreams.logins["oidc"]._metadata is metadata
+    assert app.upstreams.logins["oidc"]._keys is keys

@@ -59,7 +59,7 @@ def login(idp, tmp_path) -> OidcLogin:
             "resources": [{"host": "fetch.gateway.test"}],
             "signing_key_file": str(key_file),
             "redis_url": "redis://127.0.0.1:1/0",
-            "identity_provider": "oidc",
+            "identity_providers": ["oidc"],
             "oidc": {
                 "discovery_url": IDP,
                 "client_id": CLIENT_ID,

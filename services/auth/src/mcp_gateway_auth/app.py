@@ -22,10 +22,10 @@ from starlette.routing import Route
 from .cimd import ClientMetadataResolver
 from .config import Settings
 from .keys import SigningKey
-from .login import LocalLogin
+from .login import SignIn
 from .provider import GatewayProvider
 from .store import Store
-from .upstream import create_upstream
+from .upstream import create_upstreams
 from .verify import VerifyApp
 
 log = logging.getLogger("mcp_gateway_auth")
@@ -50,9 +50,9 @@ class GatewayAuth:
                 settings.client_metadata, self.store, settings.scopes
             )
         self.verify = VerifyApp(settings, self.store, key)
-        self.login = LocalLogin(settings, self.provider)
-        # github / oidc: /login sends the browser upstream, /callback brings it back.
-        self.upstream = create_upstream(settings, self.provider)
+        # github / oidc: /login/<provider> sends the browser upstream, /callback brings it back.
+        self.upstreams = create_upstreams(settings, self.provider)
+        self.sign_in = SignIn(settings, self.provider, self.upstreams)
         issuer = AnyHttpUrl(settings.issuer)
         registration = ClientRegistrationOptions(
             enabled=True, valid_scopes=list(settings.scopes), default_scopes=list(settings.scopes)
@@ -84,17 +84,10 @@ class GatewayAuth:
             Route(
                 "/.well-known/oauth-protected-resource/{path:path}", self.protected_resource, methods=["GET"]
             ),
-            *(
-                [
-                    Route("/login", self.login.show, methods=["GET"]),
-                    Route("/login", self.login.submit, methods=["POST"]),
-                ]
-                if self.upstream is None
-                else [
-                    Route("/login", self.upstream.start, methods=["GET"]),
-                    Route("/callback", self.upstream.callback, methods=["GET"]),
-                ]
-            ),
+            Route("/login", self.sign_in.show, methods=["GET"]),
+            Route("/login", self.sign_in.submit, methods=["POST"]),
+            Route("/login/{provider}", self.upstreams.start, methods=["GET"]),
+            Route("/callback", self.upstreams.callback, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
         self.app = Starlette(routes=routes, lifespan=self.lifespan)

@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 import httpx2
 
+IDENTITY_PROVIDERS = ("local", "github", "oidc")
+
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
@@ -64,7 +66,7 @@ class ClientMetadataSettings:
 
 @dataclass(frozen=True)
 class GitHubSettings:
-    """`identity_provider: github` (upstream.py): a GitHub OAuth app and the logins allowed in."""
+    """The `github` identity provider (upstream.py): a GitHub OAuth app and the logins allowed in."""
 
     client_id: str
     client_secret: str = field(repr=False)
@@ -74,11 +76,13 @@ class GitHubSettings:
     url: str = "https://github.com"
     api_url: str = "https://api.github.com"
     ca_file: str | None = None
+    # Put before the login to make the user id (required beside other identity providers).
+    user_id_prefix: str = ""
 
 
 @dataclass(frozen=True)
 class OidcSettings:
-    """`identity_provider: oidc` (upstream.py): any OpenID provider, found by discovery."""
+    """The `oidc` identity provider (upstream.py): any OpenID provider, found by discovery."""
 
     discovery_url: str
     client_id: str
@@ -90,6 +94,10 @@ class OidcSettings:
     allowed_groups: tuple[str, ...] = ()
     groups_claim: str = "groups"
     ca_file: str | None = None
+    # What the sign-in page calls the provider ("Sign in with ..."); default: the issuer's host.
+    display_name: str = ""
+    # Put before `sub` to make the user id (required beside other identity providers).
+    user_id_prefix: str = ""
 
     @property
     def issuer(self) -> str:
@@ -104,7 +112,11 @@ class Settings:
     signing_key_file: Path
     redis_url: str
     redis_password: str | None = None
-    identity_provider: str = "local"
+    # Offered on the sign-in page in this order: local (the form), github, oidc (a button
+    # each). With one upstream provider and no local, /login goes straight to it.
+    identity_providers: tuple[str, ...] = ("local",)
+    # The name people see at the top of every page of the service.
+    gateway_name: str = "MCP gateway"
     users: dict[str, LocalUser] = field(default_factory=dict)
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
@@ -168,11 +180,21 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
             display_name=item.get("name", item["username"]),
             groups=tuple(item.get("groups", [])),
         )
-    provider = data.get("identity_provider", "local")
-    if provider not in ("local", "github", "oidc"):
-        raise ConfigError(
-            f"auth config: 'identity_provider' {provider!r} is not supported (local, github, oidc)"
-        )
+    if "identity_provider" in data:
+        raise ConfigError("auth config: 'identity_provider' was renamed to 'identity_providers' (a list)")
+    providers = data.get("identity_providers", ["local"])
+    if not isinstance(providers, list) or not providers:
+        raise ConfigError("auth config: 'identity_providers' must be a non-empty list")
+    for provider in providers:
+        if provider not in IDENTITY_PROVIDERS:
+            raise ConfigError(
+                f"auth config: 'identity_providers' entry {provider!r} is not supported (local, github, oidc)"
+            )
+    if len(set(providers)) != len(providers):
+        raise ConfigError("auth config: 'identity_providers' names a provider twice")
+    gateway_name = data.get("gateway_name", Settings.gateway_name)
+    if not isinstance(gateway_name, str) or not gateway_name.strip() or len(gateway_name) > 80:
+        raise ConfigError("auth config: 'gateway_name' must be a non-empty string of at most 80 characters")
     password = data.get("redis_password")
     password_file = data.get("redis_password_file")
     if password is None and password_file:
@@ -189,16 +211,20 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     numbers = {key: int(data[key]) for key in known if key in data}
     if numbers.get("code_ttl", 300) > 600:
         raise ConfigError("auth config: 'code_ttl' must be at most 600 seconds")
+    github = _github(data.get("github")) if "github" in providers else None
+    oidc = _oidc(data.get("oidc")) if "oidc" in providers else None
+    _check_user_id_namespaces(providers, users, github, oidc)
     return Settings(
         client_metadata=_client_metadata(data.get("client_metadata_documents", {})),
         issuer=issuer,
         resources=resources,
-        github=_github(data.get("github")) if provider == "github" else None,
-        oidc=_oidc(data.get("oidc")) if provider == "oidc" else None,
+        github=github,
+        oidc=oidc,
         signing_key_file=Path(_require(data, "signing_key_file", str)),
         redis_url=_require(data, "redis_url", str),
         redis_password=password,
-        identity_provider=provider,
+        identity_providers=tuple(providers),
+        gateway_name=gateway_name.strip(),
         users=users,
         verify_headers={
             **Settings.__dataclass_fields__["verify_headers"].default_factory(),
@@ -208,6 +234,39 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         cookie_secure=bool(data.get("cookie_secure", True)),
         **numbers,
     )
+
+
+def _check_user_id_namespaces(
+    providers: list[str],
+    users: dict[str, LocalUser],
+    github: GitHubSettings | None,
+    oidc: OidcSettings | None,
+) -> None:
+    """Beside another identity provider, an upstream provider's user ids carry a prefix of
+    their own: otherwise the OpenID subject `alice` would be the local user `alice` (the
+    same X-User-Id, the same allow-lists)."""
+    if len(providers) < 2:
+        return
+    prefixes = {
+        name: section.user_id_prefix for name, section in (("github", github), ("oidc", oidc)) if section
+    }
+    for name, prefix in prefixes.items():
+        if not prefix:
+            raise ConfigError(
+                f"auth config: '{name}.user_id_prefix' is required beside other identity providers "
+                f"(for example '{name}:'), so that its user ids cannot be another provider's"
+            )
+    if len(prefixes) == 2 and (
+        prefixes["github"].startswith(prefixes["oidc"]) or prefixes["oidc"].startswith(prefixes["github"])
+    ):
+        raise ConfigError("auth config: 'github.user_id_prefix' and 'oidc.user_id_prefix' must not overlap")
+    for user in users.values() if "local" in providers else ():
+        for name, prefix in prefixes.items():
+            if user.user_id.startswith(prefix):
+                raise ConfigError(
+                    f"auth config: the local user id {user.user_id!r} starts with '{name}.user_id_prefix' "
+                    f"{prefix!r}: it could be a {name} user's"
+                )
 
 
 def _client_metadata(data: Any) -> ClientMetadataSettings:
@@ -233,7 +292,7 @@ def _client_metadata(data: Any) -> ClientMetadataSettings:
 
 def _section(data: Any, name: str, known: set[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ConfigError(f"auth config: '{name}' is required when 'identity_provider' is {name}")
+        raise ConfigError(f"auth config: '{name}' is required when 'identity_providers' lists {name}")
     for key in data:
         if key not in known:
             raise ConfigError(f"auth config: '{name}.{key}' is not a known setting")
@@ -272,6 +331,13 @@ def _secret(data: dict[str, Any], name: str) -> str:
     return secret
 
 
+def _prefix(data: dict[str, Any], name: str) -> str:
+    value = data.get("user_id_prefix", "")
+    if not isinstance(value, str) or any(c.isspace() for c in value) or len(value) > 32:
+        raise ConfigError(f"auth config: '{name}.user_id_prefix' must be a string without spaces, at most 32")
+    return value
+
+
 def _upstream_url(data: dict[str, Any], name: str, key: str, default: str | None = None) -> str:
     """https, or http on a loopback address (tests)."""
     url = _text(data, name, key, default).rstrip("/")
@@ -304,8 +370,17 @@ def _ca_file(data: dict[str, Any], name: str) -> str | None:
 
 
 def _github(data: Any) -> GitHubSettings:
-    """`github`: client_id, client_secret(_file), allowed_users, url, api_url, ca_file."""
-    known = {"client_id", "client_secret", "client_secret_file", "allowed_users", "url", "api_url", "ca_file"}
+    """`github`: client_id, client_secret(_file), allowed_users, url, api_url, ca_file, user_id_prefix."""
+    known = {
+        "client_id",
+        "client_secret",
+        "client_secret_file",
+        "allowed_users",
+        "url",
+        "api_url",
+        "ca_file",
+        "user_id_prefix",
+    }
     data = _section(data, "github", known)
     allowed = _texts(data, "github", "allowed_users")
     if not allowed:
@@ -318,12 +393,13 @@ def _github(data: Any) -> GitHubSettings:
         url=_upstream_url(data, "github", "url", GitHubSettings.url),
         api_url=_upstream_url(data, "github", "api_url", GitHubSettings.api_url),
         ca_file=_ca_file(data, "github"),
+        user_id_prefix=_prefix(data, "github"),
     )
 
 
 def _oidc(data: Any) -> OidcSettings:
     """`oidc`: discovery_url, client_id, client_secret(_file), scopes, allowed_subjects,
-    allowed_emails, allowed_groups, groups_claim, ca_file."""
+    allowed_emails, allowed_groups, groups_claim, ca_file, display_name, user_id_prefix."""
     known = {
         "discovery_url",
         "client_id",
@@ -335,6 +411,8 @@ def _oidc(data: Any) -> OidcSettings:
         "allowed_groups",
         "groups_claim",
         "ca_file",
+        "display_name",
+        "user_id_prefix",
     }
     data = _section(data, "oidc", known)
     discovery = _upstream_url(data, "oidc", "discovery_url")
@@ -362,6 +440,8 @@ def _oidc(data: Any) -> OidcSettings:
         allowed_groups=groups,
         groups_claim=_text(data, "oidc", "groups_claim", "groups"),
         ca_file=_ca_file(data, "oidc"),
+        display_name=_text(data, "oidc", "display_name", urlparse(discovery).hostname or "OpenID"),
+        user_id_prefix=_prefix(data, "oidc"),
     )
 
 

@@ -1,11 +1,19 @@
-"""The `local` identity provider: users from the inventory, a login form with CSRF protection."""
+"""The sign-in page: the `local` identity (users from the inventory, a form with CSRF
+protection) and a button per upstream identity provider (upstream.py).
+
+The page tells the person who asks (the client's name, and whether anyone vouched for
+it), for what (the MCP server), and where the authorization code will go (the host of the
+redirect URI). Its CSP lets the form lead to our origin and to that redirect target only.
+"""
 
 from __future__ import annotations
 
 import hmac
-import html
 import logging
 import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import bcrypt
 from argon2 import PasswordHasher
@@ -13,8 +21,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from . import pages
 from .config import LocalUser, Settings
+from .pages import e
 from .provider import GatewayProvider
+from .upstream import Upstreams
 
 log = logging.getLogger("mcp_gateway_auth.login")
 
@@ -22,6 +33,18 @@ BROWSER_COOKIE = "mcpgw_login"
 _argon2 = PasswordHasher()
 # Verified against when the user does not exist, so that timing does not tell.
 _DUMMY_HASH = _argon2.hash(secrets.token_urlsafe(16))
+# The parameters of an authorization request that "Start over" sends to /authorize again.
+RESTART_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+    "scope",
+    "resource",
+)
+RESTART_MAX = 4096
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -36,75 +59,145 @@ def verify_password(password: str, password_hash: str) -> bool:
     return False
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in - MCP gateway</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: sans-serif; max-width: 24rem; margin: 4rem auto">
-<h1>Sign in</h1>
-<p><strong>{client}</strong> asks to use <strong>{resource}</strong> for you.</p>
-{error}
-<form method="post" action="/login">
-<input type="hidden" name="request" value="{request}">
-<input type="hidden" name="csrf" value="{csrf}">
-<p><label>User name<br><input name="username" autocomplete="username" required></label></p>
-<p><label>Password<br>
-<input name="password" type="password" autocomplete="current-password" required></label></p>
-<p><button type="submit">Sign in</button></p>
-</form></body></html>"""
+def restart_url(restart: str) -> str | None:
+    """/authorize with the original request's parameters, from the form's `restart` field.
+    Only known parameters, to our own endpoint, which checks them all again."""
+    if not restart or len(restart) > RESTART_MAX:
+        return None
+    params = [(k, v) for k, v in parse_qsl(restart, keep_blank_values=False) if k in RESTART_PARAMS]
+    if not any(k == "client_id" for k, _ in params):
+        return None
+    return "/authorize?" + urlencode(params)
 
 
-class LocalLogin:
-    def __init__(self, settings: Settings, provider: GatewayProvider) -> None:
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+class SignIn:
+    """GET /login shows the page, POST /login checks a local user's password."""
+
+    def __init__(self, settings: Settings, provider: GatewayProvider, upstreams: Upstreams) -> None:
         self.settings = settings
         self.provider = provider
         self.store = provider.store
+        self.upstreams = upstreams
+        self.local = "local" in settings.identity_providers
 
-    def _page(self, request_id: str, pending: dict, error: str = "", status: int = 200) -> HTMLResponse:
-        body = PAGE.format(
-            client=html.escape(pending.get("client_name") or pending["client_id"]),
-            resource=html.escape(pending["resource"]),
-            request=html.escape(request_id),
-            csrf=html.escape(pending["csrf"]),
-            error=f'<p role="alert" style="color: #b00">{html.escape(error)}</p>' if error else "",
+    # -- pages ---------------------------------------------------------------------------------
+    def _message(
+        self, status: int, title: str, text: str, action: tuple[str, str] | None = None
+    ) -> HTMLResponse:
+        return pages.message(self.settings.gateway_name, status, title, text, action=action)
+
+    def _expired(self, restart: str = "") -> HTMLResponse:
+        url = restart_url(restart)
+        minutes = _minutes(self.settings.login_ttl)
+        text = f"This sign-in request has expired: a request is open for {minutes}."
+        if url:
+            text += " Start over to send a new one to the same application."
+        return self._message(400, "Sign-in expired", text, ("Start over", url) if url else None)
+
+    def _page(
+        self,
+        request_id: str,
+        pending: dict[str, Any],
+        error: str = "",
+        status: int = 200,
+        username: str = "",
+        **headers: str,
+    ) -> HTMLResponse:
+        """The page; after a failed attempt the user name stays and the password has the focus."""
+        target = pages.redirect_target(pending["redirect_uri"])
+        name = pending.get("client_name")
+        document_host = pending.get("client_document_host")
+        if document_host:
+            kind = f"its details are published at {document_host}"
+        else:
+            kind = "self-registered: nobody checked this name"
+        who = e(name) if name else "An application without a name"
+        body = [
+            f"<p><strong>{who}</strong> asks to use an MCP server for you.</p>",
+            "<dl>",
+            f'<dt>Application</dt><dd>{who} <span class="note">({e(kind)})</span></dd>',
+            f"<dt>MCP server</dt><dd>{e(pending['resource'])}</dd>",
+            f"<dt>After you sign in, its access code goes to</dt><dd>{e(target.label)}</dd>",
+            "</dl>",
+        ]
+        if error:
+            body.append(f'<div class="alert" role="alert" id="error"><p>{error}</p></div>')
+        described = ' aria-describedby="error" aria-invalid="true"' if error else ""
+        focus_user, focus_password = ("", " autofocus") if username else (" autofocus", "")
+        if self.local:
+            body += [
+                '<form method="post" action="/login">',
+                f'<input type="hidden" name="request" value="{e(request_id)}">',
+                f'<input type="hidden" name="csrf" value="{e(pending["csrf"])}">',
+                f'<input type="hidden" name="restart" value="{e(urlencode(pending.get("restart", {})))}">',
+                '<label for="username">User name</label>',
+                f'<input id="username" name="username" autocomplete="username" autocapitalize="none" '
+                f'spellcheck="false" required value="{e(username)}"{focus_user}{described}>',
+                '<label for="password">Password</label>',
+                f'<input id="password" name="password" type="password" autocomplete="current-password" '
+                f"required{focus_password}{described}>",
+                '<button type="submit">Sign in</button>',
+                "</form>",
+            ]
+        for index, login in enumerate(self.upstreams.logins.values()):
+            if index == 0 and self.local:
+                body.append('<p class="or">or</p>')
+            href = f"/login/{login.name}?{urlencode({'request': request_id})}"
+            style = "button secondary" if self.local or index else "button"
+            body.append(f'<a class="{style}" href="{e(href)}">Sign in with {e(login.label)}</a>')
+        body.append(
+            '<p class="note">Not what you expected? Close this window: '
+            "nothing is shared until you sign in.</p>"
         )
-        headers = {
-            "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        }
-        return HTMLResponse(body, status_code=status, headers=headers)
+        return pages.page(
+            self.settings.gateway_name,
+            "Sign in",
+            "\n".join(body),
+            status=status,
+            form_action=[target.source] if self.local else (),
+            headers=headers,
+        )
 
+    # -- GET /login ------------------------------------------------------------------------------
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
         pending = await self.store.get_authreq(request_id)
         if pending is None:
-            return HTMLResponse(
-                "This sign-in link has expired. Start again from your MCP client.", status_code=400
-            )
-        # Bind the pending request to this browser: the form only works with this cookie.
-        browser = secrets.token_urlsafe(24)
-        pending["browser"] = browser
-        await self.store.put_authreq(request_id, pending, self.settings.login_ttl)
+            return self._expired()
+        if not self.local and len(self.upstreams.logins) == 1:
+            # The only way in is upstream: no page of ours in between.
+            return await next(iter(self.upstreams.logins.values())).start(request)
         response = self._page(request_id, pending)
-        response.set_cookie(
-            BROWSER_COOKIE,
-            browser,
-            max_age=self.settings.login_ttl,
-            path="/login",
-            secure=self.settings.cookie_secure,
-            httponly=True,
-            samesite="lax",
-        )
+        if self.local:
+            # Bind the pending request to this browser: the form only works with this cookie.
+            browser = secrets.token_urlsafe(24)
+            pending["browser"] = browser
+            await self.store.put_authreq(request_id, pending, self.settings.login_ttl)
+            response.set_cookie(
+                BROWSER_COOKIE,
+                browser,
+                max_age=self.settings.login_ttl,
+                path="/login",
+                secure=self.settings.cookie_secure,
+                httponly=True,
+                samesite="lax",
+            )
         return response
 
+    # -- POST /login ---------------------------------------------------------------------------
     async def submit(self, request: Request) -> Response:
+        if not self.local:
+            return self._message(405, "Not here", "Signing in with a password is not offered here.")
         form = await request.form()
         request_id = str(form.get("request", ""))
         pending = await self.store.get_authreq(request_id)
         if pending is None:
-            return HTMLResponse(
-                "This sign-in link has expired. Start again from your MCP client.", status_code=400
-            )
+            return self._expired(str(form.get("restart", "")))
         browser = request.cookies.get(BROWSER_COOKIE, "")
         csrf = str(form.get("csrf", ""))
         if (
@@ -112,13 +205,31 @@ class LocalLogin:
             or not hmac.compare_digest(browser, pending["browser"])
             or not hmac.compare_digest(csrf, pending["csrf"])
         ):
-            return HTMLResponse("The form could not be verified (CSRF). Start again.", status_code=403)
+            reload = "/login?" + urlencode({"request": request_id})
+            return self._message(
+                403,
+                "Form not accepted",
+                "The form could not be verified: it was sent from another page, or this browser "
+                "does not keep cookies for this site. Open the sign-in page again.",
+                ("Open the sign-in page again", reload),
+            )
         username = str(form.get("username", ""))[:256]
         password = str(form.get("password", ""))[:1024]
         address = request.client.host if request.client else "-"
-        if await self.store.login_failures(username, address) >= self.settings.login_max_failures:
+        limit = self.settings.login_max_failures
+        locked_for = await self.store.login_lockout(username, address, limit)
+        if locked_for > 0:
             log.warning("login rate limited", extra={"username": username, "address": address})
-            return self._page(request_id, pending, "Too many failed attempts. Try again later.", status=429)
+            until = time.strftime("%H:%M UTC", time.gmtime(time.time() + locked_for))
+            return self._page(
+                request_id,
+                pending,
+                "<strong>Too many failed attempts.</strong> Signing in is paused until "
+                f"{e(until)} (in about {_minutes(locked_for)}).",
+                status=429,
+                username=username,
+                **{"Retry-After": str(locked_for)},
+            )
         user: LocalUser | None = self.settings.users.get(username)
         if user is None:
             verify_password(password, _DUMMY_HASH)
@@ -126,17 +237,27 @@ class LocalLogin:
         else:
             ok = verify_password(password, user.password_hash)
         if not ok:
-            await self.store.record_login_failure(username, address, self.settings.login_failure_window)
+            failures = await self.store.record_login_failure(
+                username, address, self.settings.login_failure_window
+            )
             log.info("login failed", extra={"username": username, "address": address})
-            return self._page(request_id, pending, "Wrong user name or password.", status=401)
+            error = "<strong>Wrong user name or password.</strong> Check both and try again."
+            left = limit - failures
+            if 0 < left <= 2:
+                pause = _minutes(self.settings.login_failure_window)
+                attempts = "attempt" if left == 1 else "attempts"
+                error += f" After {left} more failed {attempts}, signing in is paused for {pause}."
+            return self._page(request_id, pending, error, status=401, username=username)
         taken = await self.store.take_authreq(request_id)
         if taken is None:
-            return HTMLResponse("This sign-in link was already used.", status_code=400)
+            return self._expired(str(form.get("restart", "")))
         await self.store.clear_login_failures(username)
         log.info("login", extra={"user": user.user_id, "client_id": pending["client_id"]})
         location = await self.provider.complete_authorization(
             taken, user.user_id, user.display_name, groups=user.groups
         )
-        response = RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+        response = RedirectResponse(
+            location, status_code=302, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        )
         response.delete_cookie(BROWSER_COOKIE, path="/login")
         return response

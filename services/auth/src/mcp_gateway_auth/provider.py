@@ -61,13 +61,10 @@ def check_redirect_uri(uri: str) -> None:
     # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
 
 
-def _client_label(client: OAuthClientInformationFull) -> str | None:
-    """What the login page calls the client. A metadata document names itself, so its host
-    is shown with the name: the user can see who really asks."""
-    if client.client_id.startswith("https://"):
-        host = urlparse(client.client_id).hostname
-        return f"{client.client_name} ({host})" if client.client_name else host
-    return client.client_name
+def _document_host(client: OAuthClientInformationFull) -> str | None:
+    """The host of a Client ID Metadata Document's URL (the sign-in page shows it beside the
+    name the document claims); None for a registered client."""
+    return urlparse(client.client_id).hostname if client.client_id.startswith("https://") else None
 
 
 class GatewayProvider:
@@ -109,11 +106,24 @@ class GatewayProvider:
         if unknown:
             raise AuthorizeError("invalid_scope", f"unknown scope(s) {' '.join(sorted(unknown))}")
         request_id = secrets.token_urlsafe(24)
+        # The same request again, for the sign-in page's "Start over" once this one expires.
+        restart = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": str(params.redirect_uri) if params.redirect_uri_provided_explicitly else None,
+            "code_challenge": params.code_challenge,
+            "code_challenge_method": "S256",
+            "state": params.state,
+            "scope": " ".join(params.scopes) if params.scopes else None,
+            "resource": params.resource,
+        }
         await self.store.put_authreq(
             request_id,
             {
                 "client_id": client.client_id,
-                "client_name": _client_label(client),
+                "client_name": client.client_name,
+                "client_document_host": _document_host(client),
+                "restart": {k: v for k, v in restart.items() if v is not None},
                 "redirect_uri": str(params.redirect_uri),
                 "redirect_uri_provided_explicitly": params.redirect_uri_provided_explicitly,
                 "code_challenge": params.code_challenge,

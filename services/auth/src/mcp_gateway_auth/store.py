@@ -137,16 +137,29 @@ class Store:
         return bool(await self.redis.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"))
 
     # -- login rate limiting -----------------------------------------------------------------
-    async def login_failures(self, username: str, address: str) -> int:
-        values = await self.redis.mget(f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}")
-        return max(int(v) for v in values if v is not None) if any(values) else 0
+    async def login_lockout(self, username: str, address: str, limit: int) -> int:
+        """Seconds until this user name and address may try again; 0 when they may now."""
+        keys = (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+                pipe.ttl(key)
+            user_count, user_ttl, address_count, address_ttl = await pipe.execute()
+        locked = [
+            ttl
+            for count, ttl in ((user_count, user_ttl), (address_count, address_ttl))
+            if count is not None and int(count) >= limit
+        ]
+        return max((max(ttl, 1) for ttl in locked), default=0)
 
-    async def record_login_failure(self, username: str, address: str, window: int) -> None:
+    async def record_login_failure(self, username: str, address: str, window: int) -> int:
+        """Count a failure against the user name and the address; the larger count."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}"):
                 pipe.incr(key)
                 pipe.expire(key, window, nx=True)
-            await pipe.execute()
+            user_count, _, address_count, _ = await pipe.execute()
+        return max(int(user_count), int(address_count))
 
     async def clear_login_failures(self, username: str) -> None:
         await self.redis.delete(f"{PREFIX}loginfail:{username}")

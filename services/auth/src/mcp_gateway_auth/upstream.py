@@ -4,11 +4,12 @@ The MCP client's authorization request waits in Redis as it does for the local l
 (provider.authorize). `/login?request=<id>` then sends the browser to the upstream
 provider instead of showing a form:
 
-1. /login: a random `state` (single use, login TTL) stored with the pending request, the
-   PKCE verifier of the upstream request (S256) and, for OpenID, a `nonce`; the state is
-   bound to this browser by a cookie (like the local form's CSRF check) -> 302 upstream.
+1. /login/<provider> (or /login itself when that provider is the only way in): a random
+   `state` (single use, login TTL) stored with the pending request, the provider's name,
+   the PKCE verifier of the upstream request (S256) and, for OpenID, a `nonce`; the state
+   is bound to this browser by a cookie (like the local form's CSRF check) -> 302 upstream.
 2. /callback?code&state: the state and the cookie are checked and the state is taken
-   (used once); the code is exchanged at the upstream token endpoint; the user is
+   (used once); the provider it names exchanges the code at its token endpoint; the user is
    identified (GitHub: GET /user; OpenID: the ID token, checked with joserfc, plus
    userinfo when a claim is missing) and checked against the allow-lists; then
    provider.complete_authorization issues our code with the identity (subject, name,
@@ -24,7 +25,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import html
 import logging
 import re
 import secrets
@@ -40,6 +40,7 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from . import pages
 from .config import GitHubSettings, OidcSettings, Settings, client_tls
 from .provider import GatewayProvider
 
@@ -63,30 +64,8 @@ ID_TOKEN_ALGORITHMS = (
 )
 CLOCK_SKEW = 60
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} - MCP gateway</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: sans-serif; max-width: 32rem; margin: 4rem auto">
-<h1>{title}</h1>
-<p role="alert">{message}</p>
-<p>Close this window and start again from your MCP client.</p>
-</body></html>"""
-
-HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-    "Referrer-Policy": "no-referrer",
-}
-
-
 # Neither the provider nor the MCP client learns our URLs (request ids, upstream codes).
 REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-def error_page(status: int, message: str, title: str = "Sign-in failed") -> HTMLResponse:
-    body = PAGE.format(title=html.escape(title), message=html.escape(message))
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
 class UpstreamError(Exception):
@@ -135,7 +114,8 @@ class UpstreamLogin:
     """The browser side shared by both providers; subclasses talk to their provider."""
 
     name = "upstream"
-    label = "the identity provider"
+    # The provider's name for people ("Sign in with <label>", "<label> cannot be reached").
+    label = "The identity provider"
 
     def __init__(
         self,
@@ -170,12 +150,19 @@ class UpstreamLogin:
         """Exchange the code, identify the user, apply the allow-lists (UpstreamError if not)."""
         raise NotImplementedError
 
-    # -- /login ------------------------------------------------------------------------------
+    @property
+    def user_id_prefix(self) -> str:
+        raise NotImplementedError
+
+    def error_page(self, status: int, message: str, title: str = "Sign-in failed") -> HTMLResponse:
+        return pages.message(self.settings.gateway_name, status, title, message)
+
+    # -- /login/<provider> -------------------------------------------------------------------
     async def start(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
         pending = await self.store.get_authreq(request_id)
         if pending is None:
-            return error_page(400, "This sign-in link has expired or was already used.")
+            return self.error_page(400, "This sign-in request has expired or was already used.", "Expired")
         # One cookie per browser, reused by parallel sign-ins in other tabs.
         browser = request.cookies.get(BROWSER_COOKIE, "")
         if not _COOKIE_VALUE.match(browser):
@@ -187,12 +174,13 @@ class UpstreamLogin:
             location = await self.authorization_url(state, s256(verifier), nonce)
         except UpstreamError as error:
             log.warning(error.reason, extra={"provider": self.name, **error.details})
-            return error_page(error.status, error.message)
+            return self.error_page(error.status, error.message)
         except httpx2.HTTPError as error:
             return self._unreachable(error)
         await self.store.put_upstream_state(
             state,
             {
+                "provider": self.name,
                 "request": request_id,
                 "browser": browser,
                 "verifier": verifier,
@@ -214,49 +202,31 @@ class UpstreamLogin:
         )
         return response
 
-    # -- /callback ----------------------------------------------------------------------------
-    async def callback(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        state = query.get("state", "")
-        if not state:
-            log.info("callback without state", extra={"provider": self.name})
-            return error_page(400, f"The answer from {self.label} has no state parameter.")
-        record = await self.store.get_upstream_state(state)
-        if record is None:
-            log.info("callback with an unknown or used state", extra={"provider": self.name})
-            return error_page(400, "This sign-in has expired or was already completed.")
-        browser = request.cookies.get(BROWSER_COOKIE, "")
-        if not browser or not hmac.compare_digest(browser, record["browser"]):
-            # Someone else's callback URL (login CSRF), or cookies are blocked.
-            log.warning("callback from another browser", extra={"provider": self.name})
-            return error_page(403, "This sign-in was started in another browser.")
-        if await self.store.take_upstream_state(state) is None:
-            return error_page(400, "This sign-in has expired or was already completed.")
+    # -- /callback, once Upstreams.callback found this provider's state ---------------------
+    async def finish(self, query: dict[str, str], record: dict[str, Any]) -> Response:
         if "error" in query:
             error = _short(query["error"])
             log.info("upstream refused the sign-in", extra={"provider": self.name, "error": error})
             if error == "access_denied":
-                return error_page(403, f"The sign-in at {self.label} was cancelled or refused.")
-            return error_page(400, f"{self.label.capitalize()} reported an error: {error}.")
+                return self.error_page(403, f"The sign-in at {self.label} was cancelled or refused.")
+            return self.error_page(400, f"{self.label} reported an error: {error}.")
         code = query.get("code", "")
         if not code:
-            return error_page(400, f"The answer from {self.label} has no code.")
+            return self.error_page(400, f"The answer from {self.label} has no code.")
         try:
             identity = await self.identify(code, record["verifier"], record["nonce"], query)
         except UpstreamError as error:
             log.warning(error.reason, extra={"provider": self.name, **error.details})
-            return error_page(error.status, error.message)
+            return self.error_page(error.status, error.message)
         except httpx2.HTTPError as error:
             return self._unreachable(error)
         pending = await self.store.take_authreq(record["request"])
         if pending is None:
-            return error_page(400, "This sign-in link has expired or was already used.")
-        log.info(
-            "login",
-            extra={"provider": self.name, "user": identity.subject, "client_id": pending["client_id"]},
-        )
+            return self.error_page(400, "This sign-in request has expired or was already used.", "Expired")
+        user_id = self.user_id_prefix + identity.subject
+        log.info("login", extra={"provider": self.name, "user": user_id, "client_id": pending["client_id"]})
         location = await self.provider.complete_authorization(
-            pending, identity.subject, identity.name, groups=identity.groups
+            pending, user_id, identity.name, groups=identity.groups
         )
         return RedirectResponse(location, status_code=302, headers=REDIRECT_HEADERS)
 
@@ -267,7 +237,45 @@ class UpstreamLogin:
         log.warning(
             "upstream unreachable", extra={"provider": self.name, "host": host, "error": type(error).__name__}
         )
-        return error_page(502, f"{self.label.capitalize()} cannot be reached. Try again later.")
+        return self.error_page(502, f"{self.label} cannot be reached. Try again later.")
+
+
+class Upstreams:
+    """The configured upstream providers behind /login/<provider> and the one /callback."""
+
+    def __init__(self, settings: Settings, logins: dict[str, UpstreamLogin]) -> None:
+        self.settings = settings
+        self.logins = logins
+        self.store = next(iter(logins.values())).store if logins else None
+
+    def _error(self, status: int, text: str, title: str = "Sign-in failed") -> HTMLResponse:
+        return pages.message(self.settings.gateway_name, status, title, text)
+
+    async def start(self, request: Request) -> Response:
+        login = self.logins.get(request.path_params.get("provider", ""))
+        if login is None:
+            return self._error(404, "There is no such way to sign in here.", "Not found")
+        return await login.start(request)
+
+    async def callback(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        state = query.get("state", "")
+        if not state or self.store is None:
+            log.info("callback without state")
+            return self._error(400, "The answer from the identity provider has no state parameter.")
+        record = await self.store.get_upstream_state(state)
+        login = self.logins.get(record.get("provider", "")) if record else None
+        if record is None or login is None:
+            log.info("callback with an unknown or used state")
+            return self._error(400, "This sign-in has expired or was already completed.", "Expired")
+        browser = request.cookies.get(BROWSER_COOKIE, "")
+        if not browser or not hmac.compare_digest(browser, record["browser"]):
+            # Someone else's callback URL (login CSRF), or cookies are blocked.
+            log.warning("callback from another browser", extra={"provider": login.name})
+            return self._error(403, "This sign-in was started in another browser.")
+        if await self.store.take_upstream_state(state) is None:
+            return self._error(400, "This sign-in has expired or was already completed.", "Expired")
+        return await login.finish(query, record)
 
 
 # -- GitHub -------------------------------------------------------------------------------------
@@ -282,6 +290,10 @@ class GitHubLogin(UpstreamLogin):
         assert settings.github is not None
         self.github: GitHubSettings = settings.github
         super().__init__(settings, provider, ca_file=self.github.ca_file, **kwargs)
+
+    @property
+    def user_id_prefix(self) -> str:
+        return self.github.user_id_prefix
 
     async def authorization_url(self, state: str, code_challenge: str, nonce: str) -> str:
         params = {
@@ -372,14 +384,18 @@ class OidcLogin(UpstreamLogin):
     `sub`; the groups come from the configured claim (a list of strings, or one string)."""
 
     name = "oidc"
-    label = "the identity provider"
 
     def __init__(self, settings: Settings, provider: GatewayProvider, **kwargs: Any) -> None:
         assert settings.oidc is not None
         self.oidc: OidcSettings = settings.oidc
         super().__init__(settings, provider, ca_file=self.oidc.ca_file, **kwargs)
+        self.label = self.oidc.display_name
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
+
+    @property
+    def user_id_prefix(self) -> str:
+        return self.oidc.user_id_prefix
 
     async def metadata(self, http: httpx2.AsyncClient) -> dict[str, Any]:
         """The discovery document, fetched once (at the first sign-in) and kept."""
@@ -623,10 +639,12 @@ def _groups(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def create_upstream(settings: Settings, provider: GatewayProvider) -> UpstreamLogin | None:
-    """The upstream login of the configured identity provider; None for `local`."""
-    if settings.identity_provider == "github":
-        return GitHubLogin(settings, provider)
-    if settings.identity_provider == "oidc":
-        return OidcLogin(settings, provider)
-    return None
+def create_upstreams(settings: Settings, provider: GatewayProvider, **kwargs: Any) -> Upstreams:
+    """The upstream logins of the configured identity providers, in their configured order."""
+    kinds: dict[str, type[UpstreamLogin]] = {"github": GitHubLogin, "oidc": OidcLogin}
+    logins = {
+        name: kinds[name](settings, provider, **kwargs)
+        for name in settings.identity_providers
+        if name in kinds
+    }
+    return Upstreams(settings, logins)

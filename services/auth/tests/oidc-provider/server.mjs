@@ -1,14 +1,16 @@
 // A real OpenID provider for the auth service's `oidc` tests: panva/oidc-provider with
 // one confidential client and a fixed table of accounts. Development interactions (a
-// login form that takes any known account name, then a consent form) are automated by
-// the tests with an HTTP client. Never used outside the tests.
+// login form that takes any known account name, then a consent form) are filled in by
+// the unit tests with an HTTP client, and by the browser tests (Molecule) in Chromium,
+// where it runs in a container behind the gateway's Traefik. Never used outside the tests.
 //
-//   node server.mjs <port> <redirect_uri> <client_id> <client_secret>
-// prints "listening <issuer>" once it accepts connections.
+//   node server.mjs <port> <redirect_uri> <client_id> <client_secret> [<issuer> <listen address>]
+// prints "listening <issuer>" once it accepts connections. The issuer defaults to
+// http://127.0.0.1:<port>; an https issuer means a TLS-terminating proxy in front.
 import Provider from 'oidc-provider';
 
-const [port, redirectUri, clientId, clientSecret] = process.argv.slice(2);
-const issuer = `http://127.0.0.1:${port}`;
+const [port, redirectUri, clientId, clientSecret, issuerArg, listenAddress] = process.argv.slice(2);
+const issuer = issuerArg || `http://127.0.0.1:${port}`;
 
 // The accounts the tests sign in as: the devInteractions login form takes the key.
 const accounts = {
@@ -44,9 +46,10 @@ const provider = new Provider(issuer, {
     return { accountId: id, async claims() { return { sub: id, ...account }; } };
   },
 });
-provider.proxy = false;
+// Behind Traefik, X-Forwarded-Proto says the browser spoke https (secure cookies).
+provider.proxy = issuer.startsWith('https://');
 
-const server = provider.listen(Number(port), '127.0.0.1', () => {
+const server = provider.listen(Number(port), listenAddress || '127.0.0.1', () => {
   process.stdout.write(`listening ${issuer}\n`);
 });
 for (const signal of ['SIGTERM', 'SIGINT']) {
