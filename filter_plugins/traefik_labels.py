@@ -16,11 +16,11 @@ DOCUMENTATION = r"""
 name: traefik_labels
 short_description: The traefik.* labels of a routed service
 description:
-  - Computes the Docker labels that route a service through Traefik: one router per
+  - "Computes the Docker labels that route a service through Traefik: one router per
     entry of O(service.routers) (rule from the hosts and path prefixes, the websecure
     entrypoint, TLS with the certificate resolver, the priority of its class, the
     class's default middlewares followed by the service's and the router's own), the
-    load-balancer port, health check and sticky cookie.
+    load-balancer port, health check and sticky cookie."
   - "Priority classes: oauth = 4, auth_support = 3, mcp = 2, catchall = 1."
 options:
   _input:

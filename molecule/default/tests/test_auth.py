@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,18 @@ def test_auth_logs_are_json_without_secrets(host):
     for line in logs.splitlines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_the_auth_image_runs_the_locked_versions(host):
+    """The image installs services/auth/requirements.lock, as the production build does."""
+    lock = (Path(__file__).resolve().parents[3] / "services/auth/requirements.lock").read_text()
+    locked = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", lock, re.MULTILINE))
+    freeze = host.run("docker exec auth-auth-1 pip list --format=json")
+    assert freeze.rc == 0, freeze.stderr
+    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(freeze.stdout)}
+    for name, version in locked.items():
+        key = name.lower().replace("_", "-")
+        if key in installed:
+            assert installed[key] == version, f"{name}: image {installed[key]}, lock {version}"
+    assert installed["mcp"] == locked["mcp"]
+    assert installed["uvicorn"] == locked["uvicorn"]
