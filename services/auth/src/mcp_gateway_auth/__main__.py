@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
         proxy_headers=False,
         log_config=None,
         # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's

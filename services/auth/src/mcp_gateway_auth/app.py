@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
 from .config import Settings
@@ -90,7 +91,12 @@ class GatewayAuth:
             Route("/callback", self.upstreams.callback, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
-        self.app = Starlette(routes=routes, lifespan=self.lifespan)
+        self.app: Any = Starlette(routes=routes, lifespan=self.lifespan)
+        if settings.trusted_proxies:
+            # uvicorn's own: X-Forwarded-For names the client only when the peer is a trusted
+            # proxy (Traefik), taking the last address no trusted proxy added. The sign-in
+            # form counts failures against that address. /verify does not use addresses.
+            self.app = ProxyHeadersMiddleware(self.app, trusted_hosts=list(settings.trusted_proxies))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ redirect URI). Its CSP lets the form lead to our origin and to that redirect tar
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -25,6 +26,7 @@ from . import pages
 from .config import LocalUser, Settings
 from .pages import e
 from .provider import GatewayProvider
+from .store import token_hash
 from .upstream import Upstreams
 
 log = logging.getLogger("mcp_gateway_auth.login")
@@ -68,6 +70,22 @@ def restart_url(restart: str) -> str | None:
     if not any(k == "client_id" for k, _ in params):
         return None
     return "/authorize?" + urlencode(params)
+
+
+def client_address(request: Request) -> str:
+    """The address failed sign-ins count against. Behind a trusted proxy it is the client's
+    own (app.py lets X-Forwarded-For name it only when the peer is one); an IPv6 address
+    counts by its /64, which one subscriber holds whole."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "other:" + token_hash(host)[:16]
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _minutes(seconds: float) -> str:
@@ -215,9 +233,22 @@ class SignIn:
             )
         username = str(form.get("username", ""))[:256]
         password = str(form.get("password", ""))[:1024]
-        address = request.client.host if request.client else "-"
-        limit = self.settings.login_max_failures
-        locked_for = await self.store.login_lockout(username, address, limit)
+        address = client_address(request)
+        # Failed sign-ins count three ways, each within login_failure_window:
+        # - per (user name, address): the person who mistypes their password, or a guesser
+        #   at one address, pauses that user at that address only (login_max_failures);
+        # - per address: whoever sprays many user names pauses their own address, never
+        #   anyone else's (login_max_failures_per_address, larger: several people may share
+        #   an address behind a NAT);
+        # - per user name, from every address: a ceiling on guessing one account from many
+        #   addresses (login_max_failures_per_user, far larger). Pausing a user everywhere
+        #   needs that many failures, i.e. at least ceiling / pair-limit addresses in one window.
+        limits = (
+            self.settings.login_max_failures,
+            self.settings.login_max_failures_per_address,
+            self.settings.login_max_failures_per_user,
+        )
+        locked_for = await self.store.login_lockout(username, address, limits)
         if locked_for > 0:
             log.warning("login rate limited", extra={"username": username, "address": address})
             until = time.strftime("%H:%M UTC", time.gmtime(time.time() + locked_for))
@@ -237,12 +268,11 @@ class SignIn:
         else:
             ok = verify_password(password, user.password_hash)
         if not ok:
-            failures = await self.store.record_login_failure(
-                username, address, self.settings.login_failure_window
+            left = await self.store.record_login_failure(
+                username, address, self.settings.login_failure_window, limits
             )
             log.info("login failed", extra={"username": username, "address": address})
             error = "<strong>Wrong user name or password.</strong> Check both and try again."
-            left = limit - failures
             if 0 < left <= 2:
                 pause = _minutes(self.settings.login_failure_window)
                 attempts = "attempt" if left == 1 else "attempts"
@@ -251,7 +281,7 @@ class SignIn:
         taken = await self.store.take_authreq(request_id)
         if taken is None:
             return self._expired(str(form.get("restart", "")))
-        await self.store.clear_login_failures(username)
+        await self.store.clear_login_failures(username, address)
         log.info("login", extra={"user": user.user_id, "client_id": pending["client_id"]})
         location = await self.provider.complete_authorization(
             taken, user.user_id, user.display_name, groups=user.groups

@@ -11,7 +11,8 @@ Keys (all under the ``mcpgw:`` prefix):
 - ``rtused:<sha256(token)>``     a rotated refresh token: its family, for reuse detection
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
-- ``loginfail:<username>`` / ``loginfail-ip:<address>``   failed-login counters
+- ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
+                                 failed-login counters, for the login failure window
 - ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
                                  pending request, browser binding, PKCE verifier, nonce; single use, login TTL
 """
@@ -137,29 +138,47 @@ class Store:
         return bool(await self.redis.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"))
 
     # -- login rate limiting -----------------------------------------------------------------
-    async def login_lockout(self, username: str, address: str, limit: int) -> int:
-        """Seconds until this user name and address may try again; 0 when they may now."""
-        keys = (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}")
+    # Three counters per failed sign-in (login.py explains the policy). User names are
+    # hashed: a key's size does not depend on what a stranger typed.
+    @staticmethod
+    def _login_keys(username: str, address: str) -> tuple[str, str, str]:
+        user = token_hash(username)[:32]
+        pair = token_hash(f"{username}\0{address}")[:32]
+        return (
+            f"{PREFIX}loginfail-pair:{pair}",
+            f"{PREFIX}loginfail-ip:{address}",
+            f"{PREFIX}loginfail-user:{user}",
+        )
+
+    async def login_lockout(self, username: str, address: str, limits: tuple[int, int, int]) -> int:
+        """Seconds until this user name may try again from this address; 0 when it may now.
+        `limits`: failures allowed per (user, address) pair, per address, per user."""
+        keys = self._login_keys(username, address)
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.get(key)
                 pipe.ttl(key)
-            user_count, user_ttl, address_count, address_ttl = await pipe.execute()
+            answers = await pipe.execute()
         locked = [
             ttl
-            for count, ttl in ((user_count, user_ttl), (address_count, address_ttl))
+            for count, ttl, limit in zip(answers[0::2], answers[1::2], limits, strict=True)
             if count is not None and int(count) >= limit
         ]
         return max((max(ttl, 1) for ttl in locked), default=0)
 
-    async def record_login_failure(self, username: str, address: str, window: int) -> int:
-        """Count a failure against the user name and the address; the larger count."""
+    async def record_login_failure(
+        self, username: str, address: str, window: int, limits: tuple[int, int, int]
+    ) -> int:
+        """Count a failure on all three counters; the attempts left before one of them locks."""
+        keys = self._login_keys(username, address)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}"):
+            for key in keys:
                 pipe.incr(key)
                 pipe.expire(key, window, nx=True)
-            user_count, _, address_count, _ = await pipe.execute()
-        return max(int(user_count), int(address_count))
+            answers = await pipe.execute()
+        return min(limit - int(count) for count, limit in zip(answers[0::2], limits, strict=True))
 
-    async def clear_login_failures(self, username: str) -> None:
-        await self.redis.delete(f"{PREFIX}loginfail:{username}")
+    async def clear_login_failures(self, username: str, address: str) -> None:
+        """After a successful sign-in: this user at this address starts afresh. The address
+        and user counters stay: the failures they hold may be someone else's."""
+        await self.redis.delete(self._login_keys(username, address)[0])

@@ -1,0 +1,198 @@
+"""Issue 13 (Hardening): the auth service's findings, each with tests named after it.
+
+Every test asserts on what a client sees (status codes, headers, JSON error codes, page
+text); each failed before its fix.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest
+from redis.asyncio import Redis
+
+from mcp_gateway_auth.app import GatewayAuth
+from mcp_gateway_auth.config import ConfigError
+from mcp_gateway_auth.keys import SigningKey
+
+from .conftest import ISSUER, Flow, make_settings, pkce_pair
+
+pytestmark = pytest.mark.anyio
+
+# Traefik's fixed address on the public network (inventory/local, Molecule).
+TRAEFIK = "172.30.0.2"
+
+
+@pytest.fixture
+async def make_service(redis_server, key_file) -> AsyncIterator:
+    """A service with settings of the test's choosing, on an empty Redis."""
+    redis = Redis.from_url(redis_server)
+    await redis.flushdb()
+
+    def make(**overrides) -> GatewayAuth:
+        return GatewayAuth(
+            make_settings(redis_server, key_file, **overrides), redis, SigningKey.from_file(key_file)
+        )
+
+    yield make
+    await redis.aclose()
+
+
+def client_of(service: GatewayAuth, peer: str = TRAEFIK) -> httpx2.AsyncClient:
+    transport = httpx2.ASGITransport(app=service, client=(peer, 40000))
+    return httpx2.AsyncClient(transport=transport, base_url=ISSUER)
+
+
+async def login_url(flow: Flow) -> str:
+    client = await flow.register()
+    response = await flow.authorize(client["client_id"], pkce_pair()[1])
+    assert response.status_code == 302, response.text
+    return response.headers["location"]
+
+
+async def login_from(flow: Flow, address: str | None, username: str, password: str) -> httpx2.Response:
+    """One sign-in attempt whose browser is at `address` (as Traefik reports it in X-Forwarded-For)."""
+    flow.http.headers.pop("X-Forwarded-For", None)
+    if address is not None:
+        flow.http.headers["X-Forwarded-For"] = address
+    return await flow.login(await login_url(flow), username=username, password=password)
+
+
+# -- finding 1: anyone could lock every user out ------------------------------------------------------
+
+
+async def test_finding_1_random_usernames_cannot_lock_out_everyone(make_service):
+    service = make_service(
+        trusted_proxies=["172.30.0.0/24"], login_max_failures=3, login_max_failures_per_address=5
+    )
+    async with client_of(service) as http:
+        flow = Flow(http)
+        for _ in range(5):
+            failed = await login_from(flow, "198.51.100.66", secrets.token_hex(6), "guess")
+            assert failed.status_code == 401
+        # The address that sprayed user names is paused ...
+        assert (await login_from(flow, "198.51.100.66", "alice", "alice-password")).status_code == 429
+        # ... and nobody else: the service sees each browser's own address behind Traefik.
+        done = await login_from(flow, "203.0.113.50", "alice", "alice-password")
+        assert done.status_code == 302, done.text
+        assert (await login_from(flow, "203.0.113.51", "bob", "bob-password")).status_code == 302
+
+
+async def test_finding_1_failures_from_one_address_lock_only_that_user_there(make_service):
+    """Per (user, address) pair: a guesser at one address pauses alice there, not at home."""
+    service = make_service(trusted_proxies=[TRAEFIK], login_max_failures=3)
+    async with client_of(service) as http:
+        flow = Flow(http)
+        for _ in range(3):
+            assert (await login_from(flow, "198.51.100.66", "alice", "wrong")).status_code == 401
+        locked = await login_from(flow, "198.51.100.66", "alice", "alice-password")
+        assert locked.status_code == 429
+        assert int(locked.headers["retry-after"]) > 0
+        # bob from the same address still may (the address limit is larger than the pair's) ...
+        assert (await login_from(flow, "198.51.100.66", "bob", "bob-password")).status_code == 302
+        # ... and alice from her own address too.
+        assert (await login_from(flow, "203.0.113.50", "alice", "alice-password")).status_code == 302
+
+
+async def test_finding_1_a_user_is_paused_everywhere_only_after_many_addresses_failed(make_service):
+    """The per-user ceiling: a distributed guesser is stopped, but needs many addresses to do it."""
+    service = make_service(trusted_proxies=[TRAEFIK], login_max_failures=3, login_max_failures_per_user=9)
+    async with client_of(service) as http:
+        flow = Flow(http)
+        for attacker in ("198.51.100.1", "198.51.100.2"):
+            for _ in range(3):
+                assert (await login_from(flow, attacker, "alice", "wrong")).status_code == 401
+        # Six failures from two addresses: alice still signs in from her own.
+        assert (await login_from(flow, "203.0.113.50", "alice", "alice-password")).status_code == 302
+        for _ in range(3):
+            assert (await login_from(flow, "198.51.100.3", "alice", "wrong")).status_code == 401
+        # Nine, the ceiling: alice is paused everywhere until the window ends, bob is not.
+        assert (await login_from(flow, "203.0.113.50", "alice", "alice-password")).status_code == 429
+        assert (await login_from(flow, "203.0.113.50", "bob", "bob-password")).status_code == 302
+
+
+async def test_finding_1_forwarded_for_counts_only_from_a_trusted_proxy(make_service):
+    """A client that talks to the service directly cannot choose its address with the header."""
+    service = make_service(trusted_proxies=[TRAEFIK], login_max_failures=3, login_max_failures_per_address=3)
+    async with client_of(service, peer="192.0.2.9") as http:
+        flow = Flow(http)
+        for _ in range(3):
+            forged = f"203.0.113.{secrets.randbelow(250)}"
+            assert (await login_from(flow, forged, secrets.token_hex(6), "guess")).status_code == 401
+        assert (await login_from(flow, "203.0.113.251", "alice", "alice-password")).status_code == 429
+
+
+async def test_finding_1_without_trusted_proxies_the_peer_is_the_address(make_service):
+    """The default (no trusted proxy): X-Forwarded-For is ignored, as before."""
+    service = make_service(login_max_failures=3, login_max_failures_per_address=3)
+    async with client_of(service) as http:
+        flow = Flow(http)
+        for index in range(3):
+            assert (
+                await login_from(flow, f"203.0.113.{index}", secrets.token_hex(6), "x")
+            ).status_code == 401
+        assert (await login_from(flow, "203.0.113.99", "alice", "alice-password")).status_code == 429
+
+
+async def test_finding_1_ipv6_addresses_count_per_64(make_service):
+    """Anyone with IPv6 has a /64 of addresses: they count as one."""
+    service = make_service(trusted_proxies=[TRAEFIK], login_max_failures=3, login_max_failures_per_address=3)
+    async with client_of(service) as http:
+        flow = Flow(http)
+        for index in range(3):
+            failed = await login_from(flow, f"2001:db8:1:2::{index + 1:x}", secrets.token_hex(6), "x")
+            assert failed.status_code == 401
+        assert (await login_from(flow, "2001:db8:1:2:ffff::1", "alice", "alice-password")).status_code == 429
+        assert (await login_from(flow, "2001:db8:1:3::1", "alice", "alice-password")).status_code == 302
+
+
+# -- the settings of the findings ------------------------------------------------------------------
+
+
+def _settings(tmp_path, **overrides):
+    key = tmp_path / "key.pem"
+    key.write_text("unused")
+    return make_settings("redis://127.0.0.1:1/0", key, **overrides)
+
+
+def test_hardening_settings_defaults_and_values(tmp_path):
+    defaults = _settings(tmp_path)
+    assert defaults.trusted_proxies == ()
+    assert (defaults.login_max_failures_per_address, defaults.login_max_failures_per_user) == (25, 100)
+    settings = _settings(
+        tmp_path,
+        trusted_proxies=["172.30.0.2", "172.30.0.0/24", "fd00::/64", "10.1.2.3/32"],
+        login_max_failures_per_address="30",
+        login_max_failures_per_user=200,
+    )
+    assert settings.trusted_proxies == ("172.30.0.2", "172.30.0.0/24", "fd00::/64", "10.1.2.3")
+    assert (settings.login_max_failures_per_address, settings.login_max_failures_per_user) == (30, 200)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"trusted_proxies": "172.30.0.2"}, "'trusted_proxies' must be a list"),
+        ({"trusted_proxies": ["traefik"]}, "'trusted_proxies' entry 'traefik' is not an address"),
+        ({"trusted_proxies": ["*"]}, "'trusted_proxies' entry '*' is not an address"),
+        ({"trusted_proxies": ["0.0.0.0/0"]}, "would trust every address"),
+        (
+            {"login_max_failures_per_address": 0},
+            "'login_max_failures_per_address' must be an integer of at least 1",
+        ),
+        ({"login_max_failures_per_user": "many"}, "'login_max_failures_per_user' must be an integer"),
+        ({"login_max_failures_per_user": True}, "'login_max_failures_per_user' must be an integer"),
+        (
+            {"login_max_failures_per_user": 2},
+            "'login_max_failures_per_user' must be at least 'login_max_failures'",
+        ),
+        ({"login_max_failures_per_address": 2}, "'login_max_failures_per_address' must be at least"),
+        ({"access_token_ttl": -5}, "'access_token_ttl' must be an integer of at least 1"),
+    ],
+)
+def test_hardening_settings_errors_name_the_key(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=r"^auth config: ") as error:
+        _settings(tmp_path, **overrides)
+    assert message in str(error.value)

@@ -1,0 +1,60 @@
+"""The auth role's hardening variables (issue 13), rendered and read by the service's own parser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mcp_gateway_auth.config import ConfigError, settings_from_dict
+
+from .conftest import render_var
+
+
+def _config(**overrides):
+    config = render_var("auth", "auth_config", auth_redis_password="x", **overrides)
+    # What the role writes: to_nice_json of this dict.
+    return json.loads(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        (
+            {"traefik_ipv4_address": "172.30.0.2", "gateway_network_public_subnet": "172.30.0.0/24"},
+            ["172.30.0.2"],
+        ),
+        ({"traefik_ipv4_address": "", "gateway_network_public_subnet": "172.30.0.0/24"}, ["172.30.0.0/24"]),
+        ({"traefik_ipv4_address": "", "gateway_network_public_subnet": ""}, []),
+        ({}, []),
+    ],
+)
+def test_trusted_proxies_default_to_the_gateways_proxy(network, expected):
+    config = _config(**network)
+    assert config["trusted_proxies"] == expected
+    assert settings_from_dict(config).trusted_proxies == tuple(expected)
+
+
+def test_login_limits_reach_the_service():
+    settings = settings_from_dict(_config())
+    assert (
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_max_failures_per_user,
+        settings.login_failure_window,
+    ) == (5, 25, 100, 900)
+    settings = settings_from_dict(
+        _config(
+            auth_login_max_failures=3,
+            auth_login_max_failures_per_address=10,
+            auth_login_max_failures_per_user=50,
+            auth_trusted_proxies=["10.0.0.0/8"],
+        )
+    )
+    assert (settings.login_max_failures_per_address, settings.login_max_failures_per_user) == (10, 50)
+    assert settings.trusted_proxies == ("10.0.0.0/8",)
+
+
+def test_a_user_ceiling_below_the_pair_limit_is_refused():
+    with pytest.raises(ConfigError, match="'login_max_failures_per_user' must be at least"):
+        settings_from_dict(_config(auth_login_max_failures=10, auth_login_max_failures_per_user=5))
