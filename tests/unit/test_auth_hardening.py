@@ -58,3 +58,10 @@ def test_login_limits_reach_the_service():
 def test_a_user_ceiling_below_the_pair_limit_is_refused():
     with pytest.raises(ConfigError, match="'login_max_failures_per_user' must be at least"):
         settings_from_dict(_config(auth_login_max_failures=10, auth_login_max_failures_per_user=5))
+
+
+def test_the_body_cap_reaches_the_service():
+    assert settings_from_dict(_config()).max_body_bytes == 65536
+    assert settings_from_dict(_config(auth_max_body_bytes=32768)).max_body_bytes == 32768
+    with pytest.raises(ConfigError, match="'max_body_bytes' must be an integer of at least 4096"):
+        settings_from_dict(_config(auth_max_body_bytes=100))

@@ -148,6 +148,75 @@ async def test_finding_1_ipv6_addresses_count_per_64(make_service):
         assert (await login_from(flow, "2001:db8:1:3::1", "alice", "alice-password")).status_code == 302
 
 
+# -- finding 2 (request bodies) and finding 3: bodies are capped before they are read ---------------------
+
+CHUNK = 65536
+
+
+def _asgi_post(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"auth.gateway.test"), *(headers or [])],
+        "client": ("203.0.113.7", 50000),
+        "server": ("auth.gateway.test", 443),
+    }
+
+
+async def _post_endless_body(service: GatewayAuth, path: str) -> tuple[int, int]:
+    """POST a chunked body of 100 chunks to `path`; (status, bytes the service pulled)."""
+    pulled = 0
+
+    async def receive() -> dict:
+        nonlocal pulled
+        pulled += CHUNK
+        return {"type": "http.request", "body": b"a" * CHUNK, "more_body": pulled < 100 * CHUNK}
+
+    messages: list[dict] = []
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = _asgi_post(path, [(b"content-type", b"application/x-www-form-urlencoded")])
+    await service(scope, receive, send)
+    return messages[0]["status"], pulled
+
+
+async def test_finding_3_revoke_reads_at_most_the_body_cap(make_service):
+    service = make_service(max_body_bytes=16384)
+    status, pulled = await _post_endless_body(service, "/revoke")
+    assert status == 413
+    assert pulled <= 16384 + CHUNK
+
+
+async def test_finding_3_a_large_revocation_request_is_413(make_service):
+    service = make_service()
+    async with client_of(service) as http:
+        response = await http.post("/revoke", data={"token": "t" * (1 << 20), "client_id": "c"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/register", "/token", "/authorize", "/login", "/revoke"])
+async def test_finding_2_request_bodies_above_the_cap_are_413_before_they_are_read(make_service, path):
+    service = make_service(max_body_bytes=16384)
+    status, pulled = await _post_endless_body(service, path)
+    assert status == 413
+    assert pulled <= 16384 + CHUNK
+    async with client_of(service) as http:
+        declared = await http.post(path, content=b"x" * 20000, headers={"Content-Type": "application/json"})
+        assert declared.status_code == 413
+        # Below the cap the endpoint answers as usual (whatever it makes of the body).
+        small = await http.post(path, content=b"{}", headers={"Content-Type": "application/json"})
+        assert small.status_code != 413
+
+
 # -- the settings of the findings ------------------------------------------------------------------
 
 
@@ -190,6 +259,7 @@ def test_hardening_settings_defaults_and_values(tmp_path):
         ),
         ({"login_max_failures_per_address": 2}, "'login_max_failures_per_address' must be at least"),
         ({"access_token_ttl": -5}, "'access_token_ttl' must be an integer of at least 1"),
+        ({"max_body_bytes": 1000}, "'max_body_bytes' must be an integer of at least 4096"),
     ],
 )
 def test_hardening_settings_errors_name_the_key(tmp_path, overrides, message):

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from mcp.server.auth.routes import build_metadata, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+from mcp.server.transport_security import RequestBodyLimitMiddleware
 from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from redis.asyncio import Redis
@@ -91,12 +92,17 @@ class GatewayAuth:
             Route("/callback", self.upstreams.callback, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
-        self.app: Any = Starlette(routes=routes, lifespan=self.lifespan)
+        self.routes = Starlette(routes=routes, lifespan=self.lifespan)
+        app: Any = self._public_client_revocation
         if settings.trusted_proxies:
             # uvicorn's own: X-Forwarded-For names the client only when the peer is a trusted
             # proxy (Traefik), taking the last address no trusted proxy added. The sign-in
             # form counts failures against that address. /verify does not use addresses.
-            self.app = ProxyHeadersMiddleware(self.app, trusted_hosts=list(settings.trusted_proxies))
+            app = ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))
+        # Outermost: the SDK's body limit, for every endpoint but /verify (which reads no
+        # body). A declared Content-Length above the cap gets 413 at once; a chunked body is
+        # read up to the cap, then 413. Nothing behind it sees more than the cap.
+        self.app = RequestBodyLimitMiddleware(app, settings.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -106,11 +112,13 @@ class GatewayAuth:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/verify":
             await self.verify(scope, receive, send)
-        elif scope["type"] == "http" and scope["path"] == "/revoke" and scope["method"] == "POST":
-            scope, receive = await _public_client_revocation(scope, receive)
-            await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def _public_client_revocation(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/revoke" and scope["method"] == "POST":
+            scope, receive = await _public_client_revocation(scope, receive)
+        await self.routes(scope, receive, send)
 
     # -- handlers -------------------------------------------------------------------------------
     def _host(self, request: Request) -> str:

@@ -132,6 +132,8 @@ class Settings:
     # Peers whose X-Forwarded-For names the client (Traefik): addresses and networks.
     # Empty: nobody's, and the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Request bodies larger than this get 413 before they are read (every endpoint).
+    max_body_bytes: int = 65536
     verify_headers: dict[str, str] = field(
         default_factory=lambda: {"user_id": "X-User-Id", "user_name": "X-User-Name", "token": "X-Auth-Token"}
     )
@@ -163,6 +165,7 @@ NUMBERS = {
     "login_max_failures_per_user": 1,
     "login_failure_window": 1,
     "verify_cache_size": 0,
+    "max_body_bytes": 4096,
 }
 
 
