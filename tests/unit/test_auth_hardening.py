@@ -65,3 +65,8 @@ def test_the_body_cap_reaches_the_service():
     assert settings_from_dict(_config(auth_max_body_bytes=32768)).max_body_bytes == 32768
     with pytest.raises(ConfigError, match="'max_body_bytes' must be an integer of at least 4096"):
         settings_from_dict(_config(auth_max_body_bytes=100))
+
+
+def test_the_unused_client_lifetime_reaches_the_service():
+    assert settings_from_dict(_config()).client_unused_ttl == 86400
+    assert settings_from_dict(_config(auth_client_unused_ttl=3600)).client_unused_ttl == 3600

@@ -176,6 +176,15 @@ BAD_DOCUMENTS = {
         "grant_types": ["implicit"],
     },
     "not an object": lambda url: [url],
+    "too many redirect uris": lambda url: {
+        "client_id": url,
+        "redirect_uris": [REDIRECT_URI, *(f"http://127.0.0.1:{8000 + index}/cb" for index in range(10))],
+    },
+    "client name too long": lambda url: {
+        "client_id": url,
+        "redirect_uris": [REDIRECT_URI],
+        "client_name": "x" * 201,
+    },
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx2
 import pytest
 from redis.asyncio import Redis
@@ -148,6 +149,113 @@ async def test_finding_1_ipv6_addresses_count_per_64(make_service):
         assert (await login_from(flow, "2001:db8:1:3::1", "alice", "alice-password")).status_code == 302
 
 
+# -- finding 2: Redis could be filled without a login ----------------------------------------------------
+
+GOOD_REGISTRATION = {
+    "redirect_uris": ["http://127.0.0.1:33418/callback"],
+    "client_name": "test client",
+    "token_endpoint_auth_method": "none",
+}
+LONG_URL = "https://app.example.com/" + "x" * 1000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("client_name", "x" * 201),
+        ("software_id", "x" * 201),
+        ("software_version", "x" * 101),
+        ("client_uri", LONG_URL),
+        ("logo_uri", LONG_URL),
+        ("tos_uri", LONG_URL),
+        ("policy_uri", LONG_URL),
+        ("jwks_uri", LONG_URL),
+        ("contacts", [f"admin{index}@example.com" for index in range(6)]),
+        ("contacts", ["x" * 250 + "@example.com"]),
+        ("redirect_uris", [f"http://127.0.0.1:{8000 + index}/callback" for index in range(11)]),
+        ("redirect_uris", ["http://127.0.0.1:33418/" + "x" * 1000]),
+        ("scope", " ".join(["mcp"] * 300)),
+        ("grant_types", ["authorization_code", "x" * 5000]),
+        ("response_types", ["code", "x" * 5000]),
+        ("jwks", {"keys": [{"kty": "oct", "k": "x" * 5000}]}),
+    ],
+)
+async def test_finding_2_registration_caps_every_stored_field(client, field, value):
+    response = await client.post("/register", json={**GOOD_REGISTRATION, field: value})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "invalid_client_metadata"
+    assert f"'{field}'" in body["error_description"]
+
+
+async def test_finding_2_the_largest_allowed_registration_is_accepted(client):
+    response = await client.post(
+        "/register",
+        json={
+            **GOOD_REGISTRATION,
+            "client_name": "x" * 200,
+            "redirect_uris": [f"http://127.0.0.1:{8000 + index}/" + "x" * 970 for index in range(10)],
+            "contacts": [f"admin{index}@example.com" for index in range(5)],
+            "client_uri": "https://app.example.com/" + "x" * 970,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "s" * 1025),
+        ("scope", " ".join(["mcp"] * 300)),
+        ("resource", "https://fetch.gateway.test/" + "x" * 1000),
+        ("code_challenge", "x" * 1000),
+        ("code_challenge", "!" * 43),
+        ("code_challenge", "A" * 42),
+        ("client_id", "c" * 3000),
+        ("redirect_uri", "http://127.0.0.1:33418/" + "x" * 1000),
+    ],
+)
+async def test_finding_2_authorization_requests_cap_every_stored_parameter(flow, field, value):
+    client = await flow.register()
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "code_challenge": pkce_pair()[1],
+        "code_challenge_method": "S256",
+        "state": "state-123",
+        "resource": "https://fetch.gateway.test/mcp",
+        field: value,
+    }
+    for response in (
+        await flow.http.get("/authorize", params=params),
+        await flow.http.post("/authorize", data=params),
+    ):
+        # Refused outright: neither stored nor echoed back to a redirect URI.
+        assert response.status_code == 400, response.text
+        assert "location" not in response.headers
+        body = response.json()
+        assert body["error"] == "invalid_request"
+        assert f"'{field}'" in body["error_description"]
+        assert value not in response.text
+
+
+async def test_finding_2_unused_clients_expire_and_used_ones_stay(make_service):
+    service = make_service(client_unused_ttl=1)
+    async with client_of(service) as http:
+        flow = Flow(http)
+        used, tokens = await flow.tokens_for()
+        unused = await flow.register()
+        await anyio.sleep(1.3)
+        # Never used: gone, like any unknown client.
+        gone = await flow.authorize(unused["client_id"], pkce_pair()[1])
+        assert gone.status_code == 400
+        assert "not found" in gone.json()["error_description"]
+        # Used: kept for as long as its refresh tokens, renewed on every use.
+        refreshed = await flow.refresh(used["client_id"], tokens["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+        assert (await flow.authorize(used["client_id"], pkce_pair()[1])).status_code == 302
+
+
 # -- finding 2 (request bodies) and finding 3: bodies are capped before they are read ---------------------
 
 CHUNK = 65536
@@ -260,6 +368,7 @@ def test_hardening_settings_defaults_and_values(tmp_path):
         ({"login_max_failures_per_address": 2}, "'login_max_failures_per_address' must be at least"),
         ({"access_token_ttl": -5}, "'access_token_ttl' must be an integer of at least 1"),
         ({"max_body_bytes": 1000}, "'max_body_bytes' must be an integer of at least 4096"),
+        ({"client_unused_ttl": 0}, "'client_unused_ttl' must be an integer of at least 1"),
     ],
 )
 def test_hardening_settings_errors_name_the_key(tmp_path, overrides, message):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from mcp.server.auth.routes import build_metadata, create_auth_routes
+from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import RequestBodyLimitMiddleware
 from mcp.shared.auth import ProtectedResourceMetadata
@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
 from .config import Settings
+from .endpoints import oauth_routes
 from .keys import SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
@@ -74,12 +75,7 @@ class GatewayAuth:
         }
         routes = [
             Route("/.well-known/oauth-authorization-server", self.authorization_server, methods=["GET"]),
-            *create_auth_routes(
-                self.provider,
-                issuer_url=issuer,
-                client_registration_options=registration,
-                revocation_options=revocation,
-            ),
+            *oauth_routes(self.provider, issuer, registration, revocation),
             Route("/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
             Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
             Route("/.well-known/oauth-protected-resource", self.protected_resource, methods=["GET"]),

@@ -134,6 +134,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Request bodies larger than this get 413 before they are read (every endpoint).
     max_body_bytes: int = 65536
+    # A registered client that never exchanged a code is forgotten after this long.
+    client_unused_ttl: int = 86400
     verify_headers: dict[str, str] = field(
         default_factory=lambda: {"user_id": "X-User-Id", "user_name": "X-User-Name", "token": "X-Auth-Token"}
     )
@@ -166,6 +168,7 @@ NUMBERS = {
     "login_failure_window": 1,
     "verify_cache_size": 0,
     "max_body_bytes": 4096,
+    "client_unused_ttl": 1,
 }
 
 

@@ -61,6 +61,47 @@ def check_redirect_uri(uri: str) -> None:
     # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
 
 
+# What a client's registration may hold (RFC 7591 metadata); it is kept in Redis, so every
+# field has a size: a registered client takes at most about 15 KB.
+TEXT_LIMITS = {"client_name": 200, "software_id": 200, "software_version": 100, "scope": 1000}
+URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
+MAX_URL = 1000
+MAX_REDIRECT_URIS = 10
+MAX_CONTACTS = 5
+MAX_CONTACT = 254
+GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+def check_client_metadata(client: OAuthClientInformationFull) -> None:
+    """Sizes and values of the metadata a client registers (RFC 7591 3.2.2: the error names
+    the field); the redirect URIs' rules are check_redirect_uri's."""
+
+    def refuse(name: str, rule: str) -> RegistrationError:
+        return RegistrationError("invalid_client_metadata", f"'{name}' {rule}")
+
+    for name, limit in TEXT_LIMITS.items():
+        value = getattr(client, name)
+        if value is not None and len(value) > limit:
+            raise refuse(name, f"must be at most {limit} characters")
+    for name in URL_FIELDS:
+        value = getattr(client, name)
+        if value is not None and len(str(value)) > MAX_URL:
+            raise refuse(name, f"must be at most {MAX_URL} characters")
+    contacts = client.contacts or []
+    if len(contacts) > MAX_CONTACTS or any(len(contact) > MAX_CONTACT for contact in contacts):
+        raise refuse("contacts", f"may hold at most {MAX_CONTACTS} addresses of {MAX_CONTACT} characters")
+    uris = [str(uri) for uri in client.redirect_uris or []]
+    if len(uris) > MAX_REDIRECT_URIS or any(len(uri) > MAX_URL for uri in uris):
+        raise refuse("redirect_uris", f"may hold at most {MAX_REDIRECT_URIS} URIs of {MAX_URL} characters")
+    if not set(client.grant_types) <= set(GRANT_TYPES) or len(client.grant_types) > len(GRANT_TYPES):
+        raise refuse("grant_types", "may hold only authorization_code and refresh_token")
+    if set(client.response_types) != {"code"} or len(client.response_types) > 1:
+        raise refuse("response_types", 'must be ["code"]')
+    if client.jwks is not None:
+        # Clients authenticate with a secret or not at all: a key set would only take room.
+        raise refuse("jwks", "is not supported (no private_key_jwt here)")
+
+
 def _document_host(client: OAuthClientInformationFull) -> str | None:
     """The host of a Client ID Metadata Document's URL (the sign-in page shows it beside the
     name the document claims); None for a registered client."""
@@ -76,6 +117,7 @@ class GatewayProvider:
         self.key = key
         # The resolver of Client ID Metadata Documents, set by the app when they are enabled.
         self.client_documents: Any = None
+        self.used_client_ttl = max(settings.refresh_token_ttl, settings.client_unused_ttl)
 
     # -- clients ---------------------------------------------------------------------------
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -86,12 +128,16 @@ class GatewayProvider:
         return OAuthClientInformationFull.model_validate(data) if data else None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        check_client_metadata(client_info)
         for uri in client_info.redirect_uris or []:
             check_redirect_uri(str(uri))
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "at least one redirect URI is required")
+        # Kept for client_unused_ttl until its first token exchange (_issue renews it then).
         await self.store.put_client(
-            client_info.client_id, client_info.model_dump(mode="json", exclude_none=True)
+            client_info.client_id,
+            client_info.model_dump(mode="json", exclude_none=True),
+            ttl=self.settings.client_unused_ttl,
         )
 
     # -- authorization -------------------------------------------------------------------------
@@ -268,6 +314,9 @@ class GatewayProvider:
             claims["groups"] = groups
         access = self.key.sign(claims)
         refresh = secrets.token_urlsafe(32)
+        if not client_id.startswith("https://"):
+            # A registered client in use stays as long as the refresh token just issued.
+            await self.store.touch_client(client_id, self.used_client_ttl)
         await self.store.put_refresh(
             refresh,
             {

@@ -2,7 +2,8 @@
 
 Keys (all under the ``mcpgw:`` prefix):
 
-- ``client:<client_id>``         registered client (JSON), no expiry
+- ``client:<client_id>``         registered client (JSON): client_unused_ttl until its first token
+                                 exchange, then the refresh-token TTL from each exchange
 - ``cimd:<sha256(url)>``          a checked Client ID Metadata Document (JSON), its cache time
 - ``authreq:<id>``               pending authorization request waiting for a login (JSON), login TTL
 - ``code:<sha256(code)>``        authorization code (JSON), single use (GETDEL), code TTL
@@ -56,6 +57,9 @@ class Store:
 
     async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
         await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
+
+    async def touch_client(self, client_id: str, ttl: int) -> None:
+        await self.redis.expire(f"{PREFIX}client:{client_id}", ttl)
 
     async def get_client_document(self, url: str) -> dict[str, Any] | None:
         return await self._get(f"cimd:{token_hash(url)}")
