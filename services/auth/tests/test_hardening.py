@@ -6,8 +6,18 @@ text); each failed before its fix.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -18,7 +28,7 @@ from mcp_gateway_auth.app import GatewayAuth
 from mcp_gateway_auth.config import ConfigError
 from mcp_gateway_auth.keys import SigningKey
 
-from .conftest import ISSUER, Flow, make_settings, pkce_pair
+from .conftest import HASHES, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -323,6 +333,98 @@ async def test_finding_2_request_bodies_above_the_cap_are_413_before_they_are_re
         # Below the cap the endpoint answers as usual (whatever it makes of the body).
         small = await http.post(path, content=b"{}", headers={"Content-Type": "application/json"})
         assert small.status_code != 413
+
+
+# -- finding 4: login audit events were lost in uvicorn's workers ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _json_lines(path: Path) -> list[dict]:
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_finding_4_every_worker_logs_json_lines_with_their_fields(redis_server, key_file, tmp_path):
+    """`mcp-gateway-auth serve --workers 2`, as in the container: a failed sign-in is one JSON
+    line on stdout with its user name and address, and both workers log JSON."""
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "issuer": ISSUER,
+                "resources": [{"host": "fetch.gateway.test"}],
+                "signing_key_file": str(key_file),
+                "redis_url": redis_server,
+                "users": [{"username": "alice", "password_hash": HASHES["alice"]}],
+                "cookie_secure": False,
+            }
+        )
+    )
+    port = _free_port()
+    stdout = tmp_path / "stdout"
+    command = [str(Path(sys.executable).with_name("mcp-gateway-auth")), "serve", "--workers", "2"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with stdout.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "AUTH_CONFIG": str(config)}
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx2.Client(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = http.get("/health")
+                    if health.status_code == 200:
+                        assert "server" not in health.headers  # no uvicorn banner
+                        break
+                except httpx2.TransportError:
+                    pass
+                assert time.monotonic() < deadline, stdout.read_text()
+                time.sleep(0.1)
+            registered = http.post(
+                "/register", json={"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}
+            ).json()
+            authorize = http.get(
+                "/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": registered["client_id"],
+                    "redirect_uri": REDIRECT_URI,
+                    "code_challenge": pkce_pair()[1],
+                    "resource": "https://fetch.gateway.test/mcp",
+                },
+            )
+            page = http.get(urlsplit(authorize.headers["location"])._replace(scheme="", netloc="").geturl())
+            fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', page.text))
+            failed = http.post("/login", data={**fields, "username": "mallory", "password": "guess"})
+            assert failed.status_code == 401
+        deadline = time.monotonic() + 10
+        while not any(line.get("message") == "login failed" for line in _json_lines(stdout)):
+            assert time.monotonic() < deadline, stdout.read_text()
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    lines = _json_lines(stdout)
+    failure = next(line for line in lines if line.get("message") == "login failed")
+    assert failure["level"] == "info"
+    assert failure["logger"] == "mcp_gateway_auth.login"
+    assert failure["username"] == "mallory"
+    assert failure["address"] == "127.0.0.1"
+    workers = {
+        line["message"] for line in lines if line.get("message", "").startswith("Started server process")
+    }
+    assert len(workers) == 2, stdout.read_text()
+    assert all("color_message" not in line for line in lines)
 
 
 # -- the settings of the findings ------------------------------------------------------------------

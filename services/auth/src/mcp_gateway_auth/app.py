@@ -199,7 +199,8 @@ def create_app(settings: Settings) -> GatewayAuth:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; only the fields we put there (no tokens, no secrets)."""
 
-    RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+    # color_message: uvicorn's copy of its message with terminal colours.
+    RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
