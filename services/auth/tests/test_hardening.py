@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from mcp_gateway_auth.app import GatewayAuth
 from mcp_gateway_auth.config import ConfigError
+from mcp_gateway_auth.endpoints import trusted_redirect
 from mcp_gateway_auth.keys import SigningKey
 
 from .conftest import HASHES, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
@@ -425,6 +426,78 @@ def test_finding_4_every_worker_logs_json_lines_with_their_fields(redis_server, 
     }
     assert len(workers) == 2, stdout.read_text()
     assert all("color_message" not in line for line in lines)
+
+
+# -- finding 6: errors redirected to any self-registered https URI with attacker text ----------------------
+
+PHISHING_TEXT = "Your account is locked - call +1-555-0100 now"
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"scope": PHISHING_TEXT}, "invalid_scope"),
+        ({"resource": f"https://evil.example/{PHISHING_TEXT}"}, "invalid_target"),
+        ({"code_challenge": None, "state": PHISHING_TEXT}, "invalid_request"),
+    ],
+)
+async def test_finding_6_errors_for_a_self_registered_client_show_our_page_not_its_site(flow, extra, error):
+    client = await flow.register(redirect_uris=["https://app.example.com/callback"])
+    params = {"redirect_uri": "https://app.example.com/callback", **extra}
+    challenge = pkce_pair()[1]
+    if "code_challenge" in params:
+        challenge = params.pop("code_challenge")
+    response = await flow.authorize(client["client_id"], challenge, **params)
+    # RFC 9700 4.11.2: nobody vouched for this redirect URI, so no automatic redirect ...
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    # ... but our own page, in our words, with the error code for the application's developer.
+    assert "<header>MCP gateway</header>" in response.text
+    assert f"<code>{error}</code>" in response.text
+    assert "app.example.com" in response.text
+    assert "555" not in response.text
+    assert "evil.example" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("client_id", "location", "trusted"),
+    [
+        ("5f0c-registered", "http://127.0.0.1:33418/callback?error=x", True),
+        ("5f0c-registered", "http://localhost:8080/cb?error=x", True),
+        ("5f0c-registered", "http://[::1]:9000/cb?error=x", True),
+        ("5f0c-registered", "https://app.example.com/callback?error=x", False),
+        ("5f0c-registered", "com.example.app:/callback?error=x", False),
+        ("https://mcp.example.com/client.json", "https://mcp.example.com/callback?error=x", True),
+        ("https://mcp.example.com/client.json", "https://MCP.example.com/callback?error=x", True),
+        ("https://mcp.example.com/client.json", "https://phish.example/callback?error=x", False),
+        ("https://mcp.example.com/client.json", "http://mcp.example.com/callback?error=x", False),
+        ("https://mcp.example.com/client.json", "com.example.app:/callback?error=x", False),
+    ],
+)
+def test_finding_6_which_error_redirects_are_trusted(client_id, location, trusted):
+    assert trusted_redirect(client_id, location) is trusted
+
+
+async def test_finding_6_a_client_on_this_computer_still_gets_its_error(flow):
+    """A loopback redirect URI leads back to the application on the person's own computer."""
+    client = await flow.register()
+    response = await flow.authorize(client["client_id"], pkce_pair()[1], scope="admin")
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(REDIRECT_URI + "?")
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query["error"] == ["invalid_scope"]
+    assert query["state"] == ["state-123"]
+
+
+async def test_finding_6_a_successful_request_still_goes_to_the_sign_in_page(flow):
+    client = await flow.register(redirect_uris=["https://app.example.com/callback"])
+    response = await flow.authorize(
+        client["client_id"], pkce_pair()[1], redirect_uri="https://app.example.com/callback"
+    )
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(f"{ISSUER}/login?request=")
 
 
 # -- the settings of the findings ------------------------------------------------------------------

@@ -4,13 +4,17 @@ The SDK's handlers parse and answer the protocol; the subclasses here add what t
 gateway needs around them, without copying their logic:
 
 - /authorize: the parameters that reach Redis have a size (and the PKCE challenge its
-  S256 form) before the SDK sees them.
+  S256 form) before the SDK sees them; an error goes back to the client's redirect URI
+  only when that URI can be trusted, else our own page tells the person (RFC 9700 4.11.2).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.routes import create_auth_routes
@@ -20,7 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import pages
 from .provider import GatewayProvider
+
+log = logging.getLogger("mcp_gateway_auth.endpoints")
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -38,13 +45,76 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> JS
     )
 
 
+# What an authorization error means, in our words: the person never reads the client's text.
+AUTHORIZE_ERRORS = {
+    "invalid_request": "The application's sign-in request is incomplete or malformed.",
+    "invalid_scope": "The application asked for permissions this gateway does not grant.",
+    "invalid_target": "The application asked for an MCP server this gateway does not serve.",
+    "unsupported_response_type": "The application asked for a kind of answer this gateway does not give.",
+    "unauthorized_client": "This application may not sign in this way.",
+    "access_denied": "The request was denied.",
+    "server_error": "Something went wrong on the gateway.",
+    "temporarily_unavailable": "The gateway cannot take sign-ins right now.",
+}
+
+
+def trusted_redirect(client_id: str, location: str) -> bool:
+    """Whether an authorization error may go back to `location` on its own (RFC 9700 4.11.2:
+    anyone can register a client whose redirect URI is their site, then send people to a
+    request that fails, with text of their choosing in `error_description` - an open
+    redirector for phishing. The RFC says to redirect automatically only to a URI the
+    server trusts, and otherwise to inform the person):
+    - a loopback http(s) URI leads back to the application on the person's own computer;
+    - a Client ID Metadata Document's URI on the document's own host, the publisher the
+      sign-in page names;
+    - nothing else: a self-registered https URI or private-use scheme nobody vouched for."""
+    target = urlsplit(location)
+    host = (target.hostname or "").lower()
+    if target.scheme in ("http", "https"):
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return True
+        except ValueError:
+            if host == "localhost":
+                return True
+    if client_id.startswith("https://") and target.scheme == "https":
+        return host == (urlsplit(client_id).hostname or "").lower()
+    return False
+
+
 class GatewayAuthorizationHandler(AuthorizationHandler):
+    provider: GatewayProvider
+
     async def handle(self, request: Request) -> Response:
         params = request.query_params if request.method == "GET" else await request.form()
         refused = self._oversized(params)
         if refused is not None:
             return refused
-        return await super().handle(request)
+        response = await super().handle(request)
+        location = response.headers.get("location", "")
+        if response.status_code == 302 and not location.startswith(f"{self.provider.settings.issuer}/login?"):
+            # Not our sign-in page: the SDK sends an error back to the client's redirect URI.
+            return self._error_redirect(params.get("client_id"), location, response)
+        return response
+
+    def _error_redirect(self, client_id: Any, location: str, response: Response) -> Response:
+        """The SDK's error redirect if trusted_redirect says so, else our page: in our words,
+        the error code for the application's developer, and where it did not go."""
+        if trusted_redirect(str(client_id or ""), location):
+            return response
+        error = parse_qs(urlsplit(location).query).get("error", ["invalid_request"])[0]
+        if error not in AUTHORIZE_ERRORS:
+            error = "invalid_request"
+        log.info("authorization error shown, not redirected", extra={"client_id": client_id, "error": error})
+        where = pages.redirect_target(location).label
+        body = (
+            f'<div class="alert" role="alert"><p>{pages.e(AUTHORIZE_ERRORS[error])}</p></div>'
+            f"<p>Error code: <code>{pages.e(error)}</code></p>"
+            f'<p class="note">The gateway did not send you on to {pages.e(where)}, because nobody '
+            "vouched that it belongs to this application. Close this window and start again from "
+            "your application.</p>"
+        )
+        return pages.page(self.provider.settings.gateway_name, "Sign-in request refused", body, status=400)
 
     @staticmethod
     def _oversized(params: Any) -> Response | None:
