@@ -6,6 +6,7 @@ text); each failed before its fix.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import anyio
 import httpx2
@@ -498,6 +499,106 @@ async def test_finding_6_a_successful_request_still_goes_to_the_sign_in_page(flo
     )
     assert response.status_code == 302
     assert response.headers["location"].startswith(f"{ISSUER}/login?request=")
+
+
+# -- finding 8: OAuth error conformance ----------------------------------------------------------------------
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """RFC 6749 2.3.1: both parts form-encoded, then HTTP Basic."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+async def confidential_code(flow: Flow) -> tuple[dict, str, str]:
+    """A client_secret_basic client, and a code for it."""
+    client = await flow.register(token_endpoint_auth_method="client_secret_basic")
+    assert client["client_secret"]
+    verifier, challenge = pkce_pair()
+    response = await flow.authorize(client["client_id"], challenge)
+    done = await flow.login(response.headers["location"])
+    code = parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+    return client, code, verifier
+
+
+async def test_finding_8_invalid_client_at_token_has_www_authenticate(flow):
+    client, code, verifier = await confidential_code(flow)
+    token = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    token |= {"redirect_uri": REDIRECT_URI, "client_id": client["client_id"]}
+    wrong = await flow.http.post("/token", data=token, headers=basic(client["client_id"], "wrong"))
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["www-authenticate"].startswith("Basic realm=")
+    assert wrong.headers["cache-control"] == "no-store"
+    unknown = await flow.http.post("/token", data={**token, "client_id": "nobody"})
+    assert unknown.status_code == 401
+    assert unknown.json()["error"] == "invalid_client"
+    assert unknown.headers["www-authenticate"].startswith("Basic realm=")
+
+
+async def test_finding_8_basic_credentials_alone_authenticate_the_client(flow):
+    client, code, verifier = await confidential_code(flow)
+    credentials = basic(client["client_id"], client["client_secret"])
+    token = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    response = await flow.http.post(
+        "/token", data={**token, "redirect_uri": REDIRECT_URI}, headers=credentials
+    )
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    refreshed = await flow.http.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=credentials,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    access = refreshed.json()["access_token"]
+    revoked = await flow.http.post("/revoke", data={"token": access}, headers=credentials)
+    assert revoked.status_code == 200, revoked.text
+    assert (await flow.verify(access)).status_code == 401
+    # A client_id in the body that differs from the Basic one is refused.
+    other = await flow.http.post("/revoke", data={"token": access, "client_id": "other"}, headers=credentials)
+    assert other.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "grant_type", ["password", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
+)
+async def test_finding_8_an_unknown_grant_type_is_unsupported_grant_type(flow, grant_type):
+    client = await flow.register()
+    response = await flow.http.post(
+        "/token", data={"grant_type": grant_type, "client_id": client["client_id"], "username": "alice"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+    assert response.headers["cache-control"] == "no-store"
+    missing = await flow.http.post("/token", data={"client_id": client["client_id"]})
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
+
+
+async def test_finding_8_a_client_auth_failure_at_revoke_is_invalid_client(flow):
+    client, _, _ = await confidential_code(flow)
+    for data, headers in (
+        ({"token": "t", "client_id": "nobody"}, {}),
+        ({"token": "t", "client_id": client["client_id"]}, basic(client["client_id"], "wrong")),
+        ({"token": "t", "client_id": client["client_id"]}, {}),
+    ):
+        response = await flow.http.post("/revoke", data=data, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"
+        assert response.headers["www-authenticate"].startswith("Basic realm=")
+
+
+async def test_finding_8_metadata_lists_none_among_the_client_authentication_methods(client):
+    metadata = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == {
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    }
+    assert "none" in metadata["revocation_endpoint_auth_methods_supported"]
+    openid = (await client.get("/.well-known/openid-configuration")).json()
+    assert "none" in openid["token_endpoint_auth_methods_supported"]
 
 
 # -- the settings of the findings ------------------------------------------------------------------

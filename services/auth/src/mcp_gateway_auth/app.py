@@ -7,7 +7,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
@@ -23,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
 from .config import Settings
-from .endpoints import oauth_routes
+from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
 from .keys import SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
@@ -66,6 +65,9 @@ class GatewayAuth:
         # (pydantic would add a trailing slash), like the `iss` of tokens and redirects.
         self.as_metadata = metadata.model_dump(mode="json", exclude_none=True) | {
             "issuer": settings.issuer,
+            # Public clients authenticate with `none`, which the SDK does not list.
+            "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
             "client_id_metadata_document_supported": settings.client_metadata.enabled,
         }
@@ -88,8 +90,7 @@ class GatewayAuth:
             Route("/callback", self.upstreams.callback, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
-        self.routes = Starlette(routes=routes, lifespan=self.lifespan)
-        app: Any = self._public_client_revocation
+        app: Any = Starlette(routes=routes, lifespan=self.lifespan)
         if settings.trusted_proxies:
             # uvicorn's own: X-Forwarded-For names the client only when the peer is a trusted
             # proxy (Traefik), taking the last address no trusted proxy added. The sign-in
@@ -110,11 +111,6 @@ class GatewayAuth:
             await self.verify(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-    async def _public_client_revocation(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/revoke" and scope["method"] == "POST":
-            scope, receive = await _public_client_revocation(scope, receive)
-        await self.routes(scope, receive, send)
 
     # -- handlers -------------------------------------------------------------------------------
     def _host(self, request: Request) -> str:
@@ -154,33 +150,6 @@ class GatewayAuth:
         except Exception:
             return JSONResponse({"status": "redis unavailable"}, status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
-
-
-async def _public_client_revocation(scope: dict[str, Any], receive: Any) -> tuple[dict[str, Any], Any]:
-    """RFC 7009 lets a public client send only client_id; the SDK's form model also wants
-    a client_secret field. Add an empty one when it is missing (the client authenticator
-    still checks it for confidential clients)."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-    if not any(name == "client_secret" for name, _ in fields):
-        body = urlencode([*fields, ("client_secret", "")]).encode("latin-1")
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return scope, replay
 
 
 def create_app(settings: Settings) -> GatewayAuth:

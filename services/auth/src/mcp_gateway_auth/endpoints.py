@@ -5,19 +5,31 @@ gateway needs around them, without copying their logic:
 
 - /authorize: the parameters that reach Redis have a size (and the PKCE challenge its
   S256 form) before the SDK sees them; an error goes back to the client's redirect URI
-  only when that URI can be trusted, else our own page tells the person (RFC 9700 4.11.2).
+  only when that URI can be trusted, else our own page tells the person (RFC 9700 4.11.2);
+- /token and /revoke: HTTP Basic client credentials alone identify the client (the SDK
+  wants client_id in the body too); a public client may revoke without a client_secret
+  field (RFC 7009); an unknown grant_type is unsupported_grant_type (the SDK's form model
+  says invalid_request); a failed client authentication is 401 invalid_client with a
+  WWW-Authenticate challenge (RFC 6749 5.2; the SDK says unauthorized_client at /revoke
+  and sends no challenge at either).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
-from mcp.server.auth.routes import create_auth_routes
+from mcp.server.auth.handlers.revoke import RevocationHandler
+from mcp.server.auth.handlers.token import TokenHandler
+from mcp.server.auth.middleware.client_auth import ClientAuthenticator
+from mcp.server.auth.routes import cors_middleware, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from pydantic import AnyHttpUrl
 from starlette.requests import Request
@@ -30,6 +42,11 @@ from .provider import GatewayProvider
 log = logging.getLogger("mcp_gateway_auth.endpoints")
 
 NO_STORE = {"Cache-Control": "no-store"}
+# The grants /token serves (the SDK's TokenHandler; its JWT bearer grant is off).
+GRANT_TYPES = ("authorization_code", "refresh_token")
+# Client authentication at /token and /revoke: the client secret by HTTP Basic or in the
+# form (the SDK's ClientAuthenticator), or none for public clients.
+CLIENT_AUTH_METHODS = ["client_secret_post", "client_secret_basic", "none"]
 
 # The parameters of an authorization request that are kept while the person signs in.
 AUTHORIZE_LIMITS = {"client_id": 2048, "redirect_uri": 1000, "state": 1024, "scope": 1000, "resource": 1000}
@@ -132,6 +149,92 @@ class GatewayAuthorizationHandler(AuthorizationHandler):
         return None
 
 
+def basic_client_id(request: Request) -> str | None:
+    """The client_id of HTTP Basic client credentials (RFC 6749 2.3.1), decoded the way the
+    SDK's ClientAuthenticator decodes it; None without them. The SDK checks the secret."""
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, _ = decoded.partition(":")
+    return unquote(client_id) if colon and client_id else None
+
+
+async def _form_with(request: Request, **defaults: str) -> Request:
+    """The request again, its form completed with `defaults` where a field is missing (the
+    SDK's handlers read the body themselves; the body limit outside bounds it)."""
+    form = await request.form()
+    fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    present = {name for name, _ in fields}
+    missing = [(name, value) for name, value in defaults.items() if name not in present]
+    if not missing:
+        return request
+    body = urlencode(fields + missing).encode()
+    headers = [(k, v) for k, v in request.scope["headers"] if k not in (b"content-length", b"content-type")]
+    headers += [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({**request.scope, "headers": headers}, receive)
+
+
+def _client_defaults(request: Request) -> dict[str, str]:
+    client_id = basic_client_id(request)
+    return {"client_id": client_id} if client_id else {}
+
+
+class ClientChallenge:
+    """401 invalid_client with a challenge: RFC 6749 5.2 requires one when the client tried
+    HTTP Basic, and every 401 carries one (RFC 9110 15.5.2); Basic is the scheme offered."""
+
+    def __init__(self, issuer: str) -> None:
+        self.header = {"WWW-Authenticate": f'Basic realm="{issuer}"', "Pragma": "no-cache"}
+
+    def __call__(self, response: Response) -> Response:
+        if response.status_code != 401:
+            return response
+        try:
+            description = json.loads(bytes(response.body)).get("error_description")
+        except ValueError:
+            description = None
+        return oauth_error(
+            401, "invalid_client", description or "client authentication failed", **self.header
+        )
+
+
+class GatewayTokenHandler(TokenHandler):
+    challenge: ClientChallenge
+
+    async def handle(self, request: Request) -> Response:
+        grant_type = (await request.form()).get("grant_type")
+        if isinstance(grant_type, str) and grant_type not in GRANT_TYPES:
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                f"grant_type must be one of {', '.join(GRANT_TYPES)}",
+                Pragma="no-cache",
+            )
+        request = await _form_with(request, **_client_defaults(request))
+        return self.challenge(await super().handle(request))
+
+
+class GatewayRevocationHandler(RevocationHandler):
+    challenge: ClientChallenge
+
+    async def handle(self, request: Request) -> Response:
+        # RFC 7009 2.1: a public client sends its client_id only; the SDK's form model also
+        # wants client_secret (its authenticator still requires one from confidential clients).
+        request = await _form_with(request, **_client_defaults(request), client_secret="")
+        return self.challenge(await super().handle(request))
+
+
 def oauth_routes(
     provider: GatewayProvider,
     issuer: AnyHttpUrl,
@@ -139,9 +242,22 @@ def oauth_routes(
     revocation: RevocationOptions,
 ) -> list[Route]:
     """The SDK's routes (create_auth_routes), our handler subclasses where we have one."""
+    authenticator = ClientAuthenticator(provider)
+    challenge = ClientChallenge(provider.settings.issuer)
+    token = GatewayTokenHandler(provider, authenticator)
+    token.challenge = challenge
+    revoke = GatewayRevocationHandler(provider, authenticator)
+    revoke.challenge = challenge
+    # CORS as the SDK gives it: browser-based clients call these two.
     ours = {
         "/authorize": Route(
             "/authorize", GatewayAuthorizationHandler(provider).handle, methods=["GET", "POST"]
+        ),
+        "/token": Route(
+            "/token", cors_middleware(token.handle, ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"]
+        ),
+        "/revoke": Route(
+            "/revoke", cors_middleware(revoke.handle, ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"]
         ),
     }
     routes = create_auth_routes(
