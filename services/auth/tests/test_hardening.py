@@ -601,6 +601,39 @@ async def test_finding_8_metadata_lists_none_among_the_client_authentication_met
     assert "none" in openid["token_endpoint_auth_methods_supported"]
 
 
+# -- finding 9: CORS for browser-based MCP clients -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/jwks.json",
+    ],
+)
+async def test_finding_9_discovery_documents_are_readable_from_any_origin(client, path):
+    headers = {"Origin": "https://inspector.example", "X-Forwarded-Host": "fetch.gateway.test"}
+    response = await client.get(path, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = await client.options(
+        path,
+        headers={
+            **headers,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "mcp-protocol-version",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"].lower()
+
+
 # -- the settings of the findings ------------------------------------------------------------------
 
 

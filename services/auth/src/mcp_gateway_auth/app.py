@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from mcp.server.auth.routes import build_metadata
+from mcp.server.auth.routes import build_metadata, cors_middleware
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import RequestBodyLimitMiddleware
 from mcp.shared.auth import ProtectedResourceMetadata
@@ -76,14 +76,14 @@ class GatewayAuth:
             "id_token_signing_alg_values_supported": ["ES256"],
         }
         routes = [
-            Route("/.well-known/oauth-authorization-server", self.authorization_server, methods=["GET"]),
             *oauth_routes(self.provider, issuer, registration, revocation),
-            Route("/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
-            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
-            Route("/.well-known/oauth-protected-resource", self.protected_resource, methods=["GET"]),
-            Route(
-                "/.well-known/oauth-protected-resource/{path:path}", self.protected_resource, methods=["GET"]
-            ),
+            # Discovery: public documents without credentials, which browser-based MCP
+            # clients read from their own origin (CORS for any origin, preflights answered).
+            _public("/.well-known/oauth-authorization-server", self.authorization_server),
+            _public("/.well-known/openid-configuration", self.openid_configuration),
+            _public("/.well-known/jwks.json", self.jwks),
+            _public("/.well-known/oauth-protected-resource", self.protected_resource),
+            _public("/.well-known/oauth-protected-resource/{path:path}", self.protected_resource),
             Route("/login", self.sign_in.show, methods=["GET"]),
             Route("/login", self.sign_in.submit, methods=["POST"]),
             Route("/login/{provider}", self.upstreams.start, methods=["GET"]),
@@ -150,6 +150,11 @@ class GatewayAuth:
         except Exception:
             return JSONResponse({"status": "redis unavailable"}, status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+def _public(path: str, handler: Any) -> Route:
+    """A GET route readable from any origin: the SDK's CORS wrapper, as on its own metadata route."""
+    return Route(path, cors_middleware(handler, ["GET", "OPTIONS"]), methods=["GET", "OPTIONS"])
 
 
 def create_app(settings: Settings) -> GatewayAuth:

@@ -42,6 +42,7 @@ from .provider import GatewayProvider
 log = logging.getLogger("mcp_gateway_auth.endpoints")
 
 NO_STORE = {"Cache-Control": "no-store"}
+METADATA_PATH = "/.well-known/oauth-authorization-server"
 # The grants /token serves (the SDK's TokenHandler; its JWT bearer grant is off).
 GRANT_TYPES = ("authorization_code", "refresh_token")
 # Client authentication at /token and /revoke: the client secret by HTTP Basic or in the
@@ -263,4 +264,5 @@ def oauth_routes(
     routes = create_auth_routes(
         provider, issuer_url=issuer, client_registration_options=registration, revocation_options=revocation
     )
-    return [ours.get(route.path, route) for route in routes]
+    # The authorization-server metadata is the app's own (its issuer as configured, `none`).
+    return [ours.get(route.path, route) for route in routes if route.path != METADATA_PATH]
