@@ -634,6 +634,66 @@ async def test_finding_9_discovery_documents_are_readable_from_any_origin(client
     assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"].lower()
 
 
+# -- finding 10: the lower findings ---------------------------------------------------------------------
+
+FETCH = "fetch.gateway.test"
+FETCH_METADATA = f'resource_metadata="https://{FETCH}/.well-known/oauth-protected-resource"'
+
+
+async def test_finding_10_verify_refuses_two_authorization_headers(flow):
+    _, tokens = await flow.tokens_for()
+    valid = f"Bearer {tokens['access_token']}"
+    for pair in ((valid, "Bearer something-else"), ("Bearer something-else", valid), (valid, valid)):
+        headers = [("X-Forwarded-Host", FETCH), ("X-Forwarded-Uri", "/mcp")]
+        headers += [("Authorization", value) for value in pair]
+        response = await flow.http.get("/verify", headers=headers)
+        assert response.status_code == 401
+        challenge = response.headers["www-authenticate"]
+        assert 'error="invalid_request"' in challenge
+        assert FETCH_METADATA in challenge
+        assert "x-user-id" not in response.headers
+    assert (await flow.verify(tokens["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["/mcp?access_token={token}", "/mcp?x=1&access_token={token}", "/mcp?access%5Ftoken={token}"],
+)
+async def test_finding_10_verify_refuses_a_token_in_the_uri(flow, uri):
+    _, tokens = await flow.tokens_for()
+    token = tokens["access_token"]
+    headers = {"X-Forwarded-Host": FETCH, "X-Forwarded-Uri": uri.format(token=token)}
+    for extra in ({"Authorization": f"Bearer {token}"}, {}):
+        response = await flow.http.get("/verify", headers={**headers, **extra})
+        assert response.status_code == 401
+        assert 'error="invalid_request"' in response.headers["www-authenticate"]
+        assert FETCH_METADATA in response.headers["www-authenticate"]
+    # The same token in the header alone, and a query without a token, pass.
+    ok = {"X-Forwarded-Host": FETCH, "X-Forwarded-Uri": "/mcp?session=1", "Authorization": f"Bearer {token}"}
+    assert (await flow.http.get("/verify", headers=ok)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["fetch.gateway.test:443", "FETCH.gateway.test:443", "fetch.gateway.test.", "Fetch.Gateway.Test.:443"],
+)
+async def test_finding_10_verify_and_metadata_normalise_the_host(flow, host):
+    _, tokens = await flow.tokens_for()
+    challenge = await flow.verify(None, host=host)
+    assert challenge.status_code == 401
+    assert FETCH_METADATA in challenge.headers["www-authenticate"]
+    assert (await flow.verify(tokens["access_token"], host=host)).status_code == 200
+    metadata = await flow.http.get(
+        "/.well-known/oauth-protected-resource", headers={"X-Forwarded-Host": host}
+    )
+    assert metadata.status_code == 200
+    assert metadata.json()["resource"] == f"https://{FETCH}/mcp"
+    # Another port is another origin: not this resource.
+    other = await flow.verify(tokens["access_token"], host="fetch.gateway.test:8443")
+    assert other.status_code == 401
+    assert "resource_metadata" not in other.headers["www-authenticate"]
+
+
 # -- the settings of the findings ------------------------------------------------------------------
 
 

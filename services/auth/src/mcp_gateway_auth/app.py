@@ -21,7 +21,7 @@ from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
-from .config import Settings
+from .config import Settings, normalize_host
 from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
 from .keys import SigningKey
 from .login import SignIn
@@ -114,8 +114,7 @@ class GatewayAuth:
 
     # -- handlers -------------------------------------------------------------------------------
     def _host(self, request: Request) -> str:
-        host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
-        return host.lower()
+        return normalize_host(request.headers.get("x-forwarded-host") or request.headers.get("host", ""))
 
     async def protected_resource(self, request: Request) -> Response:
         """RFC 9728 metadata of the MCP host the request came to (root and path-inserted forms)."""

@@ -20,6 +20,15 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
+def normalize_host(host: str) -> str:
+    """A host as the resources are keyed: lower case, without a trailing dot or the default
+    https port (`Fetch.Example.com.:443` is `fetch.example.com`)."""
+    host = host.strip().lower()
+    if host.endswith(":443"):
+        host = host[:-4]
+    return host[:-1] if host.endswith(".") else host
+
+
 @dataclass(frozen=True)
 class LocalUser:
     username: str
@@ -219,7 +228,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     for index, item in enumerate(_require(data, "resources", list)):
         if not isinstance(item, dict) or not isinstance(item.get("host"), str):
             raise ConfigError(f"auth config: 'resources[{index}].host' is required")
-        host = item["host"].lower()
+        host = normalize_host(item["host"])
         resources[host] = Resource(
             host=host,
             path=item.get("path", "/mcp"),
