@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -21,10 +22,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import anyio
+import argon2
+import bcrypt
 import httpx2
 import pytest
 from redis.asyncio import Redis
 
+from mcp_gateway_auth import login
 from mcp_gateway_auth.app import GatewayAuth
 from mcp_gateway_auth.config import ConfigError
 from mcp_gateway_auth.endpoints import trusted_redirect
@@ -692,6 +696,72 @@ async def test_finding_10_verify_and_metadata_normalise_the_host(flow, host):
     other = await flow.verify(tokens["access_token"], host="fetch.gateway.test:8443")
     assert other.status_code == 401
     assert "resource_metadata" not in other.headers["www-authenticate"]
+
+
+async def test_finding_10_an_unknown_user_name_costs_the_same_hash_as_a_users(flow, monkeypatch):
+    """What the form verifies for a user name nobody has: a hash made with the users' own
+    algorithm and parameters (the tests' users: argon2id, t=1, m=8 MiB, p=1)."""
+    verified: list[str] = []
+    real = login.verify_password
+
+    def spy(password: str, password_hash: str) -> bool:
+        verified.append(password_hash)
+        return real(password, password_hash)
+
+    monkeypatch.setattr(login, "verify_password", spy)
+    url = await login_url(flow)
+    assert (await flow.login(url, username="alice", password="wrong")).status_code == 401
+    assert (await flow.login(url, username="nobody", password="wrong")).status_code == 401
+    known, unknown = verified
+    assert unknown != known
+    assert argon2.extract_parameters(unknown) == argon2.extract_parameters(known)
+
+
+async def test_finding_10_bcrypt_users_get_a_bcrypt_stand_in_of_their_cost(make_service, monkeypatch):
+    hashed = bcrypt.hashpw(b"carol-password", bcrypt.gensalt(rounds=5)).decode()
+    service = make_service(users=[{"username": "carol", "password_hash": hashed}])
+    verified: list[str] = []
+    real = login.verify_password
+    monkeypatch.setattr(login, "verify_password", lambda p, h: verified.append(h) or real(p, h))
+    async with client_of(service) as http:
+        flow = Flow(http)
+        assert (await flow.login(await login_url(flow), username="nobody", password="x")).status_code == 401
+        assert (
+            await flow.login(await login_url(flow), username="carol", password="carol-password")
+        ).status_code == 302
+    unknown, known = verified
+    assert unknown.startswith("$2b$05$")
+    assert known == hashed
+
+
+async def test_finding_10_known_and_unknown_user_names_take_comparable_time(make_service):
+    """The same, as a person with a stopwatch sees it: medians of interleaved attempts."""
+    service = make_service(
+        login_max_failures=100, login_max_failures_per_address=100, login_max_failures_per_user=100
+    )
+    async with client_of(service) as http:
+        flow = Flow(http)
+        url = await login_url(flow)
+        times: dict[str, list[float]] = {"alice": [], "nobody": []}
+        for _ in range(7):
+            for username in times:
+                start = time.perf_counter()
+                assert (await flow.login(url, username=username, password="wrong")).status_code == 401
+                times[username].append(time.perf_counter() - start)
+    ratio = statistics.median(times["nobody"]) / statistics.median(times["alice"])
+    assert 0.4 < ratio < 2.5, times
+
+
+async def test_finding_10_a_non_ascii_csrf_value_is_403(flow):
+    url = await login_url(flow)
+    page = await flow.http.get(url)
+    fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', page.text))
+    for csrf in ("é" * 43, "\u2603", fields["csrf"] + "ü"):
+        response = await flow.http.post(
+            "/login", data={**fields, "csrf": csrf, "username": "alice", "password": "alice-password"}
+        )
+        assert response.status_code == 403
+        assert "The form could not be verified" in response.text
 
 
 # -- the settings of the findings ------------------------------------------------------------------

@@ -8,14 +8,18 @@ redirect URI). Its CSP lets the form lead to our origin and to that redirect tar
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import ipaddress
 import logging
 import secrets
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import argon2
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,8 +37,6 @@ log = logging.getLogger("mcp_gateway_auth.login")
 
 BROWSER_COOKIE = "mcpgw_login"
 _argon2 = PasswordHasher()
-# Verified against when the user does not exist, so that timing does not tell.
-_DUMMY_HASH = _argon2.hash(secrets.token_urlsafe(16))
 # The parameters of an authorization request that "Start over" sends to /authorize again.
 RESTART_PARAMS = (
     "response_type",
@@ -59,6 +61,33 @@ def verify_password(password: str, password_hash: str) -> bool:
     except (VerificationError, InvalidHashError, ValueError):
         return False
     return False
+
+
+def _hash_kind(password_hash: str) -> tuple[Any, ...] | None:
+    """What verifying a hash costs: its algorithm and parameters."""
+    try:
+        if password_hash.startswith("$argon2"):
+            return ("argon2", *dataclasses.astuple(argon2.extract_parameters(password_hash)))
+        if password_hash.startswith(("$2a$", "$2b$", "$2y$")):
+            return ("bcrypt", int(password_hash.split("$")[2]))
+    except (InvalidHashError, ValueError, IndexError):
+        return None
+    return None
+
+
+def stand_in_hash(users: Iterable[LocalUser]) -> str:
+    """A hash of a random password made like the users' own: the most common algorithm and
+    parameters among them (the defaults of `hash-password` when there is none). A user name
+    nobody has is verified against it, so that it costs what a real user's check costs and
+    the answer's timing does not tell which names exist."""
+    kinds = Counter(kind for user in users if (kind := _hash_kind(user.password_hash)))
+    password = secrets.token_urlsafe(16)
+    if not kinds:
+        return _argon2.hash(password)
+    kind = kinds.most_common(1)[0][0]
+    if kind[0] == "bcrypt":
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=kind[1])).decode()
+    return PasswordHasher.from_parameters(argon2.Parameters(*kind[1:])).hash(password)
 
 
 def restart_url(restart: str) -> str | None:
@@ -102,6 +131,7 @@ class SignIn:
         self.store = provider.store
         self.upstreams = upstreams
         self.local = "local" in settings.identity_providers
+        self.stand_in_hash = stand_in_hash(settings.users.values())
 
     # -- pages ---------------------------------------------------------------------------------
     def _message(
@@ -218,10 +248,11 @@ class SignIn:
             return self._expired(str(form.get("restart", "")))
         browser = request.cookies.get(BROWSER_COOKIE, "")
         csrf = str(form.get("csrf", ""))
+        # Bytes: compare_digest refuses str with non-ASCII characters (which a forged form may hold).
         if (
             not pending.get("browser")
-            or not hmac.compare_digest(browser, pending["browser"])
-            or not hmac.compare_digest(csrf, pending["csrf"])
+            or not hmac.compare_digest(browser.encode(), pending["browser"].encode())
+            or not hmac.compare_digest(csrf.encode(), pending["csrf"].encode())
         ):
             reload = "/login?" + urlencode({"request": request_id})
             return self._message(
@@ -263,7 +294,7 @@ class SignIn:
             )
         user: LocalUser | None = self.settings.users.get(username)
         if user is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, self.stand_in_hash)
             ok = False
         else:
             ok = verify_password(password, user.password_hash)
