@@ -6,6 +6,7 @@ text); each failed before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -762,6 +763,60 @@ async def test_finding_10_a_non_ascii_csrf_value_is_403(flow):
         )
         assert response.status_code == 403
         assert "The form could not be verified" in response.text
+
+
+def all_load_before_any_exchange(service: GatewayAuth, monkeypatch, method: str, requests: int) -> None:
+    """Every request finishes the SDK's load step (the token or code is still there) before
+    any exchanges it: the interleaving of truly concurrent requests, made certain (else the
+    first request, holding a pooled Redis connection, may finish before the others start)."""
+    barrier = asyncio.Barrier(requests)
+    load = getattr(service.provider, method)
+    calls = 0
+
+    async def load_then_wait(*args):
+        nonlocal calls
+        calls += 1
+        concurrent = calls <= requests  # later calls go straight through
+        loaded = await load(*args)
+        if concurrent:
+            await barrier.wait()
+        return loaded
+
+    monkeypatch.setattr(service.provider, method, load_then_wait)
+
+
+async def test_finding_10_concurrent_refreshes_one_succeeds_and_the_family_is_revoked(
+    flow, service, monkeypatch
+):
+    client, tokens = await flow.tokens_for()
+    all_load_before_any_exchange(service, monkeypatch, "load_refresh_token", 5)
+    responses = await asyncio.gather(
+        *(flow.refresh(client["client_id"], tokens["refresh_token"]) for _ in range(5))
+    )
+    assert sorted(response.status_code for response in responses) == [200, 400, 400, 400, 400]
+    assert {response.json().get("error") for response in responses if response.status_code == 400} == {
+        "invalid_grant"
+    }
+    winner = next(response.json() for response in responses if response.status_code == 200)
+    # The replay was seen: every token of the grant is revoked, the winner's included.
+    assert (await flow.verify(winner["access_token"])).status_code == 401
+    assert (await flow.verify(tokens["access_token"])).status_code == 401
+    assert (await flow.refresh(client["client_id"], winner["refresh_token"])).status_code == 400
+
+
+async def test_finding_10_concurrent_code_redemptions_one_succeeds_and_its_tokens_are_revoked(
+    flow, service, monkeypatch
+):
+    client, code, verifier = await flow.code_for()
+    all_load_before_any_exchange(service, monkeypatch, "load_authorization_code", 5)
+    responses = await asyncio.gather(*(flow.token(client["client_id"], code, verifier) for _ in range(5)))
+    assert sorted(response.status_code for response in responses) == [200, 400, 400, 400, 400]
+    assert {response.json().get("error") for response in responses if response.status_code == 400} == {
+        "invalid_grant"
+    }
+    winner = next(response.json() for response in responses if response.status_code == 200)
+    assert (await flow.verify(winner["access_token"])).status_code == 401
+    assert (await flow.refresh(client["client_id"], winner["refresh_token"])).status_code == 400
 
 
 # -- the settings of the findings ------------------------------------------------------------------

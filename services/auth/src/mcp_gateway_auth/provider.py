@@ -230,11 +230,13 @@ class GatewayProvider:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
-        data = await self.store.take_code(authorization_code.code)
-        if data is None or data["client_id"] != client.client_id:
-            raise TokenError("invalid_grant", "authorization code already used or unknown")
         family = secrets.token_urlsafe(16)
-        await self.store.mark_code_used(authorization_code.code, family, self.settings.refresh_token_ttl)
+        data, reused = await self.store.take_code(authorization_code.code, family)
+        if data is None:
+            # RFC 6749 4.1.2: a second use revokes what the first one got (done by the store).
+            raise TokenError("invalid_grant", "authorization code already used" if reused else "unknown code")
+        if data["client_id"] != client.client_id:
+            raise TokenError("invalid_grant", "authorization code of another client")
         return await self._issue(
             client.client_id,
             data["subject"],
@@ -270,9 +272,12 @@ class GatewayProvider:
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
     ) -> OAuthToken:
-        data = await self.store.rotate_refresh(refresh_token.token)
+        data, reused = await self.store.rotate_refresh(refresh_token.token)
         if data is None:
-            raise TokenError("invalid_grant", "refresh token already used or unknown")
+            # A concurrent request rotated it first: a reuse, whose family the store revoked.
+            raise TokenError(
+                "invalid_grant", "refresh token already used" if reused else "unknown refresh token"
+            )
         if scopes and not set(scopes) <= set(data["scopes"]):
             raise TokenError("invalid_scope", "cannot widen the scopes of a grant")
         return await self._issue(

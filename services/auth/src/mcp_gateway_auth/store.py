@@ -6,10 +6,10 @@ Keys (all under the ``mcpgw:`` prefix):
                                  exchange, then the refresh-token TTL from each exchange
 - ``cimd:<sha256(url)>``          a checked Client ID Metadata Document (JSON), its cache time
 - ``authreq:<id>``               pending authorization request waiting for a login (JSON), login TTL
-- ``code:<sha256(code)>``        authorization code (JSON), single use (GETDEL), code TTL
+- ``code:<sha256(code)>``        authorization code (JSON), single use (TAKE_ONCE), code TTL
 - ``codeused:<sha256(code)>``    a redeemed code: the family of its tokens, for replay detection
 - ``rt:<sha256(token)>``         live refresh token (JSON), refresh TTL
-- ``rtused:<sha256(token)>``     a rotated refresh token: its family, for reuse detection
+- ``rtused:<sha256(token)>``     a rotated refresh token (TAKE_ONCE): its family, for reuse detection
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
 - ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
@@ -28,6 +28,32 @@ from redis.asyncio import Redis
 
 PREFIX = "mcpgw:"
 
+# Take a single-use record (an authorization code, a refresh token) and mark it used, in
+# one step: Redis runs a script atomically, so of concurrent requests exactly one takes
+# the record, and every other one finds the used-marker and revokes the family at once.
+# KEYS: the record, its used-marker. ARGV: the family to remember ("": the record's own
+# `family`), the marker's TTL, the revocation's TTL. Returns {1, record}, {2, family} for a
+# reuse (the family is revoked), or {0} for nothing known.
+TAKE_ONCE = (
+    """
+local record = redis.call('GETDEL', KEYS[1])
+if record then
+  local family = ARGV[1]
+  if family == '' then family = cjson.decode(record)['family'] end
+  redis.call('SET', KEYS[2], family, 'EX', ARGV[2])
+  return {1, record}
+end
+local family = redis.call('GET', KEYS[2])
+if family then
+  redis.call('SET', '"""
+    + PREFIX
+    + """revoked:fam:' .. family, '1', 'EX', ARGV[3])
+  return {2, family}
+end
+return {0}
+"""
+)
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -38,6 +64,18 @@ class Store:
         self.redis = redis
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
+        self._take_once = redis.register_script(TAKE_ONCE)
+
+    async def _take_once_or_revoke(self, key: str, used_key: str, family: str = "") -> tuple[Any, bool]:
+        """(the record, False) for the one who takes it; (None, True) for a reuse, whose
+        family is revoked in the same step; (None, False) when nothing is known."""
+        answer = await self._take_once(
+            keys=[PREFIX + key, PREFIX + used_key],
+            args=[family, self.refresh_ttl, self.refresh_ttl + self.access_ttl],
+        )
+        if answer[0] == 1:
+            return json.loads(answer[1]), False
+        return None, answer[0] == 2
 
     async def _get(self, key: str) -> dict[str, Any] | None:
         raw = await self.redis.get(PREFIX + key)
@@ -95,12 +133,11 @@ class Store:
     async def get_code(self, code: str) -> dict[str, Any] | None:
         return await self._get(f"code:{token_hash(code)}")
 
-    async def take_code(self, code: str) -> dict[str, Any] | None:
-        """Single use: whoever gets it first wins, every later attempt gets None."""
-        return await self._take(f"code:{token_hash(code)}")
-
-    async def mark_code_used(self, code: str, family: str, ttl: int) -> None:
-        await self.redis.set(f"{PREFIX}codeused:{token_hash(code)}", family, ex=ttl)
+    async def take_code(self, code: str, family: str) -> tuple[dict[str, Any] | None, bool]:
+        """Single use: whoever takes it first gets it, remembered as used by `family`; every
+        later (or concurrent) attempt gets (None, True) and revokes that family."""
+        digest = token_hash(code)
+        return await self._take_once_or_revoke(f"code:{digest}", f"codeused:{digest}", family)
 
     async def used_code_family(self, code: str) -> str | None:
         return await self._get_str(f"codeused:{token_hash(code)}")
@@ -112,14 +149,11 @@ class Store:
     async def get_refresh(self, token: str) -> dict[str, Any] | None:
         return await self._get(f"rt:{token_hash(token)}")
 
-    async def rotate_refresh(self, token: str) -> dict[str, Any] | None:
-        """Take a refresh token out of use, remembering its family for reuse detection."""
+    async def rotate_refresh(self, token: str) -> tuple[dict[str, Any] | None, bool]:
+        """Take a refresh token out of use, remembering its family for reuse detection; a
+        reuse (also a concurrent one) gets (None, True) and revokes the family."""
         digest = token_hash(token)
-        data = await self._take(f"rt:{digest}")
-        if data is None:
-            return None
-        await self.redis.set(f"{PREFIX}rtused:{digest}", data["family"], ex=self.refresh_ttl)
-        return data
+        return await self._take_once_or_revoke(f"rt:{digest}", f"rtused:{digest}")
 
     async def used_refresh_family(self, token: str) -> str | None:
         return await self._get_str(f"rtused:{token_hash(token)}")
