@@ -819,6 +819,36 @@ async def test_finding_10_concurrent_code_redemptions_one_succeeds_and_its_token
     assert (await flow.refresh(client["client_id"], winner["refresh_token"])).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("https://app.example.com/callback#", "fragment"),
+        ("http://127.0.0.1:33418/callback#", "fragment"),
+        ("ws://app.example.com/callback", "scheme"),
+        ("wss://app.example.com/callback", "scheme"),
+        ("ftp://app.example.com/callback", "scheme"),
+        ("myapp:/callback", "scheme"),
+        ("https://user:pw@app.example.com/callback", "user name or password"),
+        ("https://user@app.example.com/callback", "user name or password"),
+        ("http://user:pw@127.0.0.1:33418/callback", "user name or password"),
+    ],
+)
+async def test_finding_10_registration_refuses_fragments_userinfo_and_odd_schemes(client, uri, reason):
+    response = await client.post("/register", json={**GOOD_REGISTRATION, "redirect_uris": [uri]})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_redirect_uri"
+    assert reason in response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["com.example.app:/oauth/callback", "io.github.someone.tool:/cb", "https://app.example.com/cb?x=1"],
+)
+async def test_finding_10_registration_still_accepts_native_and_web_redirect_uris(client, uri):
+    response = await client.post("/register", json={**GOOD_REGISTRATION, "redirect_uris": [uri]})
+    assert response.status_code == 201, response.text
+
+
 # -- the settings of the findings ------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ revokes the whole family, and signed JWT access tokens.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -33,14 +34,22 @@ from .store import Store
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 FORBIDDEN_SCHEMES = {"javascript", "data", "file", "vbscript", "about", "blob"}
+# A reverse domain name: letters, digits, + and - in at least two dot-separated labels.
+PRIVATE_USE_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$")
 
 
 def check_redirect_uri(uri: str) -> None:
-    """https anywhere, http only on loopback, private-use schemes for native apps."""
+    """https anywhere, http only on loopback, private-use schemes for native apps (RFC 8252
+    7.1: a reverse domain name, so with a dot). Never a fragment, not even an empty one, and
+    never a user name or password (RFC 6749 3.1.2, RFC 8252 8.x)."""
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
-    if parsed.fragment:
+    if "#" in uri:
         raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} must not have a fragment")
+    if "@" in parsed.netloc:
+        raise RegistrationError(
+            "invalid_redirect_uri", f"redirect URI {uri!r} must not hold a user name or password"
+        )
     if scheme == "https":
         if not parsed.hostname:
             raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has no host")
@@ -58,7 +67,13 @@ def check_redirect_uri(uri: str) -> None:
         )
     if not scheme or scheme in FORBIDDEN_SCHEMES:
         raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has a forbidden scheme")
-    # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
+    if not PRIVATE_USE_SCHEME.match(scheme):
+        # ws, ftp, myapp: neither a web redirect nor a native app's reverse-domain scheme.
+        raise RegistrationError(
+            "invalid_redirect_uri",
+            f"redirect URI {uri!r}: the scheme must be https, http on loopback, or a private-use "
+            "scheme named by a reverse domain name (com.example.app)",
+        )
 
 
 # What a client's registration may hold (RFC 7591 metadata); it is kept in Redis, so every
