@@ -191,27 +191,25 @@ def _client_defaults(request: Request) -> dict[str, str]:
     return {"client_id": client_id} if client_id else {}
 
 
-class ClientChallenge:
-    """401 invalid_client with a challenge: RFC 6749 5.2 requires one when the client tried
-    HTTP Basic, and every 401 carries one (RFC 9110 15.5.2); Basic is the scheme offered."""
-
-    def __init__(self, issuer: str) -> None:
-        self.header = {"WWW-Authenticate": f'Basic realm="{issuer}"', "Pragma": "no-cache"}
-
-    def __call__(self, response: Response) -> Response:
-        if response.status_code != 401:
-            return response
-        try:
-            description = json.loads(bytes(response.body)).get("error_description")
-        except ValueError:
-            description = None
-        return oauth_error(
-            401, "invalid_client", description or "client authentication failed", **self.header
-        )
+def client_challenge(response: Response, issuer: str) -> Response:
+    """A 401 as invalid_client with a challenge: RFC 6749 5.2 requires one when the client
+    tried HTTP Basic, and every 401 carries one (RFC 9110 15.5.2); Basic is the scheme offered."""
+    if response.status_code != 401:
+        return response
+    try:
+        description = json.loads(bytes(response.body)).get("error_description")
+    except ValueError:
+        description = None
+    return oauth_error(
+        401,
+        "invalid_client",
+        description or "client authentication failed",
+        **{"WWW-Authenticate": f'Basic realm="{issuer}"', "Pragma": "no-cache"},
+    )
 
 
 class GatewayTokenHandler(TokenHandler):
-    challenge: ClientChallenge
+    provider: GatewayProvider
 
     async def handle(self, request: Request) -> Response:
         grant_type = (await request.form()).get("grant_type")
@@ -223,17 +221,17 @@ class GatewayTokenHandler(TokenHandler):
                 Pragma="no-cache",
             )
         request = await _form_with(request, **_client_defaults(request))
-        return self.challenge(await super().handle(request))
+        return client_challenge(await super().handle(request), self.provider.settings.issuer)
 
 
 class GatewayRevocationHandler(RevocationHandler):
-    challenge: ClientChallenge
+    provider: GatewayProvider
 
     async def handle(self, request: Request) -> Response:
         # RFC 7009 2.1: a public client sends its client_id only; the SDK's form model also
         # wants client_secret (its authenticator still requires one from confidential clients).
         request = await _form_with(request, **_client_defaults(request), client_secret="")
-        return self.challenge(await super().handle(request))
+        return client_challenge(await super().handle(request), self.provider.settings.issuer)
 
 
 def oauth_routes(
@@ -244,11 +242,8 @@ def oauth_routes(
 ) -> list[Route]:
     """The SDK's routes (create_auth_routes), our handler subclasses where we have one."""
     authenticator = ClientAuthenticator(provider)
-    challenge = ClientChallenge(provider.settings.issuer)
     token = GatewayTokenHandler(provider, authenticator)
-    token.challenge = challenge
     revoke = GatewayRevocationHandler(provider, authenticator)
-    revoke.challenge = challenge
     # CORS as the SDK gives it: browser-based clients call these two.
     ours = {
         "/authorize": Route(

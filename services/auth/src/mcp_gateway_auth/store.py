@@ -32,10 +32,9 @@ PREFIX = "mcpgw:"
 # one step: Redis runs a script atomically, so of concurrent requests exactly one takes
 # the record, and every other one finds the used-marker and revokes the family at once.
 # KEYS: the record, its used-marker. ARGV: the family to remember ("": the record's own
-# `family`), the marker's TTL, the revocation's TTL. Returns {1, record}, {2, family} for a
-# reuse (the family is revoked), or {0} for nothing known.
-TAKE_ONCE = (
-    """
+# `family`), the marker's TTL, the revocation's TTL, the revoked-family key prefix.
+# Returns {1, record}, {2, family} for a reuse (the family is revoked), or {0}.
+TAKE_ONCE = """
 local record = redis.call('GETDEL', KEYS[1])
 if record then
   local family = ARGV[1]
@@ -45,14 +44,11 @@ if record then
 end
 local family = redis.call('GET', KEYS[2])
 if family then
-  redis.call('SET', '"""
-    + PREFIX
-    + """revoked:fam:' .. family, '1', 'EX', ARGV[3])
+  redis.call('SET', ARGV[4] .. family, '1', 'EX', ARGV[3])
   return {2, family}
 end
 return {0}
 """
-)
 
 
 def token_hash(token: str) -> str:
@@ -71,7 +67,7 @@ class Store:
         family is revoked in the same step; (None, False) when nothing is known."""
         answer = await self._take_once(
             keys=[PREFIX + key, PREFIX + used_key],
-            args=[family, self.refresh_ttl, self.refresh_ttl + self.access_ttl],
+            args=[family, self.refresh_ttl, self.refresh_ttl + self.access_ttl, f"{PREFIX}revoked:fam:"],
         )
         if answer[0] == 1:
             return json.loads(answer[1]), False
