@@ -32,12 +32,10 @@ log = logging.getLogger("mcp_gateway_auth.verify")
 ASGIScope = dict[str, Any]
 
 
-def _token_in_query(uri: bytes) -> bool:
-    """Whether the query of a request URI carries an `access_token` (RFC 6750 2.3)."""
-    _, mark, query = uri.partition(b"?")
-    if not mark or not query:
-        return False
-    return any(
+def _token_in_query(query: bytes) -> bool:
+    """Whether a query string carries an `access_token` (RFC 6750 2.3); parsed only when
+    there is one (MCP requests rarely have a query)."""
+    return bool(query) and any(
         name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     )
 
@@ -143,7 +141,9 @@ class VerifyApp:
         # see one, the backend perhaps the other) and a token in the URI (the MCP spec and
         # RFC 9700 forbid it: URIs end up in logs and Referer headers) are refused.
         ambiguous = (
-            authorizations > 1 or _token_in_query(uri) or _token_in_query(b"?" + scope["query_string"])
+            authorizations > 1
+            or _token_in_query(uri.partition(b"?")[2])
+            or _token_in_query(scope["query_string"])
         )
         try:
             status, headers = await self.check(authorization, forwarded_host, ambiguous)
