@@ -160,6 +160,20 @@ async def test_a_redirect_uri_outside_the_document_is_refused(cimd_flow, documen
     assert "location" not in response.headers
 
 
+async def test_finding_6_an_error_for_a_redirect_uri_off_the_documents_host_is_our_page(cimd_flow, documents):
+    """Issue 13, finding 6: the document names a redirect URI on another host; an error does
+    not go there on its own (a URI on the document's own host would: trusted_redirect)."""
+    elsewhere = "https://app.example.com/callback"
+    client_id = documents.document(
+        "/elsewhere.json",
+        lambda url: {"client_id": url, "redirect_uris": [elsewhere], "client_name": "Elsewhere"},
+    )
+    response = await cimd_flow.authorize(client_id, pkce_pair()[1], redirect_uri=elsewhere, scope="admin")
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "<code>invalid_scope</code>" in response.text
+
+
 BAD_DOCUMENTS = {
     "client_id differs": lambda url: {"client_id": url + "x", "redirect_uris": [REDIRECT_URI]},
     "secret inside": lambda url: {"client_id": url, "redirect_uris": [REDIRECT_URI], "client_secret": "s"},
@@ -176,6 +190,15 @@ BAD_DOCUMENTS = {
         "grant_types": ["implicit"],
     },
     "not an object": lambda url: [url],
+    "too many redirect uris": lambda url: {
+        "client_id": url,
+        "redirect_uris": [REDIRECT_URI, *(f"http://127.0.0.1:{8000 + index}/cb" for index in range(10))],
+    },
+    "client name too long": lambda url: {
+        "client_id": url,
+        "redirect_uris": [REDIRECT_URI],
+        "client_name": "x" * 201,
+    },
 }
 
 

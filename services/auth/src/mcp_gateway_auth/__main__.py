@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import logging.config
 import os
 import sys
+from typing import Any
 
 import uvicorn
 
-from .app import JsonFormatter, create_app
+from .app import create_app
 from .config import load_settings
 
 
@@ -19,12 +21,21 @@ def app_factory():
     return create_app(load_settings())
 
 
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    # httpx2 logs every outgoing request (upstream identity providers) at info: too chatty.
-    logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLogger().level))
+def log_config(level: str) -> dict[str, Any]:
+    """JSON lines on stdout (JsonFormatter), for dictConfig. uvicorn applies it in every
+    process it starts, its spawned workers included: configured in the parent alone, the
+    workers dropped INFO (the login audit events) and the `extra` fields of the rest."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "mcp_gateway_auth.app.JsonFormatter"}},
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+        },
+        "root": {"level": level.upper(), "handlers": ["stdout"]},
+        # httpx2 logs every outgoing request (upstream identity providers) at info: too chatty.
+        "loggers": {"httpx2": {"level": max(logging.WARNING, logging.getLevelName(level.upper()))}},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args = args if args.command == "serve" else serve.parse_args([])
-    _configure_logging(args.log_level)
+    logging_config = log_config(args.log_level)
+    logging.config.dictConfig(logging_config)
     load_settings()  # fail fast, with the message naming the bad setting
     uvicorn.run(
         "mcp_gateway_auth.__main__:app_factory",
@@ -62,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
         proxy_headers=False,
-        log_config=None,
+        log_config=logging_config,
+        log_level=args.log_level.lower(),
+        # No `server: uvicorn` banner.
+        server_header=False,
         # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's
         # ForwardAuth client uses: the client, not the server, closes an idle connection.
         timeout_keep_alive=95,

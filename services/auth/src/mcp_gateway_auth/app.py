@@ -7,10 +7,10 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
-from mcp.server.auth.routes import build_metadata, create_auth_routes
+from mcp.server.auth.routes import build_metadata, cors_middleware
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+from mcp.server.transport_security import RequestBodyLimitMiddleware
 from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from redis.asyncio import Redis
@@ -18,9 +18,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
-from .config import Settings
+from .config import Settings, normalize_host
+from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
 from .keys import SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
@@ -63,6 +65,9 @@ class GatewayAuth:
         # (pydantic would add a trailing slash), like the `iss` of tokens and redirects.
         self.as_metadata = metadata.model_dump(mode="json", exclude_none=True) | {
             "issuer": settings.issuer,
+            # Public clients authenticate with `none`, which the SDK does not list.
+            "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
             "client_id_metadata_document_supported": settings.client_metadata.enabled,
         }
@@ -71,26 +76,30 @@ class GatewayAuth:
             "id_token_signing_alg_values_supported": ["ES256"],
         }
         routes = [
-            Route("/.well-known/oauth-authorization-server", self.authorization_server, methods=["GET"]),
-            *create_auth_routes(
-                self.provider,
-                issuer_url=issuer,
-                client_registration_options=registration,
-                revocation_options=revocation,
-            ),
-            Route("/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
-            Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
-            Route("/.well-known/oauth-protected-resource", self.protected_resource, methods=["GET"]),
-            Route(
-                "/.well-known/oauth-protected-resource/{path:path}", self.protected_resource, methods=["GET"]
-            ),
+            *oauth_routes(self.provider, issuer, registration, revocation),
+            # Discovery: public documents without credentials, which browser-based MCP
+            # clients read from their own origin (CORS for any origin, preflights answered).
+            _public("/.well-known/oauth-authorization-server", self.authorization_server),
+            _public("/.well-known/openid-configuration", self.openid_configuration),
+            _public("/.well-known/jwks.json", self.jwks),
+            _public("/.well-known/oauth-protected-resource", self.protected_resource),
+            _public("/.well-known/oauth-protected-resource/{path:path}", self.protected_resource),
             Route("/login", self.sign_in.show, methods=["GET"]),
             Route("/login", self.sign_in.submit, methods=["POST"]),
             Route("/login/{provider}", self.upstreams.start, methods=["GET"]),
             Route("/callback", self.upstreams.callback, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
-        self.app = Starlette(routes=routes, lifespan=self.lifespan)
+        app: Any = Starlette(routes=routes, lifespan=self.lifespan)
+        if settings.trusted_proxies:
+            # uvicorn's own: X-Forwarded-For names the client only when the peer is a trusted
+            # proxy (Traefik), taking the last address no trusted proxy added. The sign-in
+            # form counts failures against that address. /verify does not use addresses.
+            app = ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))
+        # Outermost: the SDK's body limit, for every endpoint but /verify (which reads no
+        # body). A declared Content-Length above the cap gets 413 at once; a chunked body is
+        # read up to the cap, then 413. Nothing behind it sees more than the cap.
+        self.app = RequestBodyLimitMiddleware(app, settings.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -100,16 +109,12 @@ class GatewayAuth:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/verify":
             await self.verify(scope, receive, send)
-        elif scope["type"] == "http" and scope["path"] == "/revoke" and scope["method"] == "POST":
-            scope, receive = await _public_client_revocation(scope, receive)
-            await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
     # -- handlers -------------------------------------------------------------------------------
     def _host(self, request: Request) -> str:
-        host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
-        return host.lower()
+        return normalize_host(request.headers.get("x-forwarded-host") or request.headers.get("host", ""))
 
     async def protected_resource(self, request: Request) -> Response:
         """RFC 9728 metadata of the MCP host the request came to (root and path-inserted forms)."""
@@ -146,31 +151,9 @@ class GatewayAuth:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
-async def _public_client_revocation(scope: dict[str, Any], receive: Any) -> tuple[dict[str, Any], Any]:
-    """RFC 7009 lets a public client send only client_id; the SDK's form model also wants
-    a client_secret field. Add an empty one when it is missing (the client authenticator
-    still checks it for confidential clients)."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-    if not any(name == "client_secret" for name, _ in fields):
-        body = urlencode([*fields, ("client_secret", "")]).encode("latin-1")
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return scope, replay
+def _public(path: str, handler: Any) -> Route:
+    """A GET route readable from any origin: the SDK's CORS wrapper, as on its own metadata route."""
+    return Route(path, cors_middleware(handler, ["GET", "OPTIONS"]), methods=["GET", "OPTIONS"])
 
 
 def create_app(settings: Settings) -> GatewayAuth:
@@ -189,7 +172,8 @@ def create_app(settings: Settings) -> GatewayAuth:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; only the fields we put there (no tokens, no secrets)."""
 
-    RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+    # color_message: uvicorn's copy of its message with terminal colours.
+    RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {

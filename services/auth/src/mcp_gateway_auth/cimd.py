@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from .config import ClientMetadataSettings, client_tls
 
 # The same redirect URI rules as RFC 7591 registration.
-from .provider import check_redirect_uri
+from .provider import check_client_metadata, check_redirect_uri
 
 log = logging.getLogger("mcp_gateway_auth.cimd")
 
@@ -113,7 +113,7 @@ def client_from_document(url: str, document: Any, scopes: tuple[str, ...]) -> OA
         raise ClientMetadataError("'response_types' must be [\"code\"]")
     data = {name: document[name] for name in KEPT_FIELDS if name in document}
     try:
-        return OAuthClientInformationFull.model_validate(
+        client = OAuthClientInformationFull.model_validate(
             {
                 **data,
                 "client_id": url,
@@ -127,6 +127,11 @@ def client_from_document(url: str, document: Any, scopes: tuple[str, ...]) -> OA
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ClientMetadataError(f"'{where}': {first['msg']}") from None
+    try:
+        check_client_metadata(client)
+    except RegistrationError as error:
+        raise ClientMetadataError(error.error_description or error.error) from None
+    return client
 
 
 class ClientMetadataResolver:

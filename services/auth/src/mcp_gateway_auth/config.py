@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import ssl
@@ -17,6 +18,15 @@ IDENTITY_PROVIDERS = ("local", "github", "oidc")
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
+
+
+def normalize_host(host: str) -> str:
+    """A host as the resources are keyed: lower case, without a trailing dot or the default
+    https port (`Fetch.Example.com.:443` is `fetch.example.com`)."""
+    host = host.strip().lower()
+    if host.endswith(":443"):
+        host = host[:-4]
+    return host[:-1] if host.endswith(".") else host
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,19 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     code_ttl: int = 300
     login_ttl: int = 600
+    # Failed sign-ins within login_failure_window before the form pauses (429), counted
+    # per (user name, address) pair, per address and per user name (login.py says why).
     login_max_failures: int = 5
+    login_max_failures_per_address: int = 25
+    login_max_failures_per_user: int = 100
     login_failure_window: int = 900
+    # Peers whose X-Forwarded-For names the client (Traefik): addresses and networks.
+    # Empty: nobody's, and the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Request bodies larger than this get 413 before they are read (every endpoint).
+    max_body_bytes: int = 65536
+    # A registered client that never exchanged a code is forgotten after this long.
+    client_unused_ttl: int = 86400
     verify_headers: dict[str, str] = field(
         default_factory=lambda: {"user_id": "X-User-Id", "user_name": "X-User-Name", "token": "X-Auth-Token"}
     )
@@ -144,6 +165,52 @@ class Settings:
         return None
 
 
+# Numeric settings and their smallest allowed value.
+NUMBERS = {
+    "access_token_ttl": 1,
+    "refresh_token_ttl": 1,
+    "code_ttl": 1,
+    "login_ttl": 1,
+    "login_max_failures": 1,
+    "login_max_failures_per_address": 1,
+    "login_max_failures_per_user": 1,
+    "login_failure_window": 1,
+    "verify_cache_size": 0,
+    "max_body_bytes": 4096,
+    "client_unused_ttl": 1,
+}
+
+
+def _integer(data: dict[str, Any], key: str, minimum: int) -> int:
+    value = data[key]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"auth config: '{key}' must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
+def _trusted_proxies(value: Any) -> tuple[str, ...]:
+    """Addresses or networks (CIDR) of the proxies in front of the service."""
+    if not isinstance(value, list):
+        raise ConfigError("auth config: 'trusted_proxies' must be a list of addresses or networks")
+    proxies = []
+    for item in value:
+        try:
+            network = ipaddress.ip_network(item.strip(), strict=False) if isinstance(item, str) else None
+        except ValueError:
+            network = None
+        if network is None:
+            raise ConfigError(
+                f"auth config: 'trusted_proxies' entry {item!r} is not an address or a network (CIDR)"
+            )
+        if network.prefixlen == 0:
+            # Every address: any client could say who it is.
+            raise ConfigError(f"auth config: 'trusted_proxies' entry {item!r} would trust every address")
+        proxies.append(str(network) if network.num_addresses > 1 else str(network.network_address))
+    return tuple(proxies)
+
+
 def _require(data: dict[str, Any], key: str, kind: type) -> Any:
     if key not in data:
         raise ConfigError(f"auth config: '{key}' is required")
@@ -161,7 +228,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     for index, item in enumerate(_require(data, "resources", list)):
         if not isinstance(item, dict) or not isinstance(item.get("host"), str):
             raise ConfigError(f"auth config: 'resources[{index}].host' is required")
-        host = item["host"].lower()
+        host = normalize_host(item["host"])
         resources[host] = Resource(
             host=host,
             path=item.get("path", "/mcp"),
@@ -199,18 +266,13 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     password_file = data.get("redis_password_file")
     if password is None and password_file:
         password = Path(password_file).read_text().strip()
-    known = {
-        "access_token_ttl",
-        "refresh_token_ttl",
-        "code_ttl",
-        "login_ttl",
-        "login_max_failures",
-        "login_failure_window",
-        "verify_cache_size",
-    }
-    numbers = {key: int(data[key]) for key in known if key in data}
-    if numbers.get("code_ttl", 300) > 600:
+    numbers = {key: _integer(data, key, minimum) for key, minimum in NUMBERS.items() if key in data}
+    if numbers.get("code_ttl", Settings.code_ttl) > 600:
         raise ConfigError("auth config: 'code_ttl' must be at most 600 seconds")
+    pair_limit = numbers.get("login_max_failures", Settings.login_max_failures)
+    for key in ("login_max_failures_per_address", "login_max_failures_per_user"):
+        if numbers.get(key, getattr(Settings, key)) < pair_limit:
+            raise ConfigError(f"auth config: '{key}' must be at least 'login_max_failures' ({pair_limit})")
     github = _github(data.get("github")) if "github" in providers else None
     oidc = _oidc(data.get("oidc")) if "oidc" in providers else None
     _check_user_id_namespaces(providers, users, github, oidc)
@@ -232,6 +294,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         },
         scopes=tuple(data.get("scopes", ["mcp"])),
         cookie_secure=bool(data.get("cookie_secure", True)),
+        trusted_proxies=_trusted_proxies(data.get("trusted_proxies", [])),
         **numbers,
     )
 

@@ -8,13 +8,18 @@ redirect URI). Its CSP lets the form lead to our origin and to that redirect tar
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import argon2
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,14 +30,13 @@ from . import pages
 from .config import LocalUser, Settings
 from .pages import e
 from .provider import GatewayProvider
+from .store import token_hash
 from .upstream import Upstreams
 
 log = logging.getLogger("mcp_gateway_auth.login")
 
 BROWSER_COOKIE = "mcpgw_login"
 _argon2 = PasswordHasher()
-# Verified against when the user does not exist, so that timing does not tell.
-_DUMMY_HASH = _argon2.hash(secrets.token_urlsafe(16))
 # The parameters of an authorization request that "Start over" sends to /authorize again.
 RESTART_PARAMS = (
     "response_type",
@@ -59,6 +63,33 @@ def verify_password(password: str, password_hash: str) -> bool:
     return False
 
 
+def _hash_kind(password_hash: str) -> tuple[Any, ...] | None:
+    """What verifying a hash costs: its algorithm and parameters."""
+    try:
+        if password_hash.startswith("$argon2"):
+            return ("argon2", *dataclasses.astuple(argon2.extract_parameters(password_hash)))
+        if password_hash.startswith(("$2a$", "$2b$", "$2y$")):
+            return ("bcrypt", int(password_hash.split("$")[2]))
+    except (InvalidHashError, ValueError, IndexError):
+        return None
+    return None
+
+
+def stand_in_hash(users: Iterable[LocalUser]) -> str:
+    """A hash of a random password made like the users' own: the most common algorithm and
+    parameters among them (the defaults of `hash-password` when there is none). A user name
+    nobody has is verified against it, so that it costs what a real user's check costs and
+    the answer's timing does not tell which names exist."""
+    kinds = Counter(kind for user in users if (kind := _hash_kind(user.password_hash)))
+    password = secrets.token_urlsafe(16)
+    if not kinds:
+        return _argon2.hash(password)
+    kind = kinds.most_common(1)[0][0]
+    if kind[0] == "bcrypt":
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=kind[1])).decode()
+    return PasswordHasher.from_parameters(argon2.Parameters(*kind[1:])).hash(password)
+
+
 def restart_url(restart: str) -> str | None:
     """/authorize with the original request's parameters, from the form's `restart` field.
     Only known parameters, to our own endpoint, which checks them all again."""
@@ -68,6 +99,22 @@ def restart_url(restart: str) -> str | None:
     if not any(k == "client_id" for k, _ in params):
         return None
     return "/authorize?" + urlencode(params)
+
+
+def client_address(request: Request) -> str:
+    """The address failed sign-ins count against. Behind a trusted proxy it is the client's
+    own (app.py lets X-Forwarded-For name it only when the peer is one); an IPv6 address
+    counts by its /64, which one subscriber holds whole."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "other:" + token_hash(host)[:16]
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _minutes(seconds: float) -> str:
@@ -84,6 +131,7 @@ class SignIn:
         self.store = provider.store
         self.upstreams = upstreams
         self.local = "local" in settings.identity_providers
+        self.stand_in_hash = stand_in_hash(settings.users.values())
 
     # -- pages ---------------------------------------------------------------------------------
     def _message(
@@ -200,10 +248,11 @@ class SignIn:
             return self._expired(str(form.get("restart", "")))
         browser = request.cookies.get(BROWSER_COOKIE, "")
         csrf = str(form.get("csrf", ""))
+        # Bytes: compare_digest refuses str with non-ASCII characters (which a forged form may hold).
         if (
             not pending.get("browser")
-            or not hmac.compare_digest(browser, pending["browser"])
-            or not hmac.compare_digest(csrf, pending["csrf"])
+            or not hmac.compare_digest(browser.encode(), pending["browser"].encode())
+            or not hmac.compare_digest(csrf.encode(), pending["csrf"].encode())
         ):
             reload = "/login?" + urlencode({"request": request_id})
             return self._message(
@@ -215,9 +264,22 @@ class SignIn:
             )
         username = str(form.get("username", ""))[:256]
         password = str(form.get("password", ""))[:1024]
-        address = request.client.host if request.client else "-"
-        limit = self.settings.login_max_failures
-        locked_for = await self.store.login_lockout(username, address, limit)
+        address = client_address(request)
+        # Failed sign-ins count three ways, each within login_failure_window:
+        # - per (user name, address): the person who mistypes their password, or a guesser
+        #   at one address, pauses that user at that address only (login_max_failures);
+        # - per address: whoever sprays many user names pauses their own address, never
+        #   anyone else's (login_max_failures_per_address, larger: several people may share
+        #   an address behind a NAT);
+        # - per user name, from every address: a ceiling on guessing one account from many
+        #   addresses (login_max_failures_per_user, far larger). Pausing a user everywhere
+        #   needs that many failures, i.e. at least ceiling / pair-limit addresses in one window.
+        limits = (
+            self.settings.login_max_failures,
+            self.settings.login_max_failures_per_address,
+            self.settings.login_max_failures_per_user,
+        )
+        locked_for = await self.store.login_lockout(username, address, limits)
         if locked_for > 0:
             log.warning("login rate limited", extra={"username": username, "address": address})
             until = time.strftime("%H:%M UTC", time.gmtime(time.time() + locked_for))
@@ -232,17 +294,16 @@ class SignIn:
             )
         user: LocalUser | None = self.settings.users.get(username)
         if user is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, self.stand_in_hash)
             ok = False
         else:
             ok = verify_password(password, user.password_hash)
         if not ok:
-            failures = await self.store.record_login_failure(
-                username, address, self.settings.login_failure_window
+            left = await self.store.record_login_failure(
+                username, address, self.settings.login_failure_window, limits
             )
             log.info("login failed", extra={"username": username, "address": address})
             error = "<strong>Wrong user name or password.</strong> Check both and try again."
-            left = limit - failures
             if 0 < left <= 2:
                 pause = _minutes(self.settings.login_failure_window)
                 attempts = "attempt" if left == 1 else "attempts"
@@ -251,7 +312,7 @@ class SignIn:
         taken = await self.store.take_authreq(request_id)
         if taken is None:
             return self._expired(str(form.get("restart", "")))
-        await self.store.clear_login_failures(username)
+        await self.store.clear_login_failures(username, address)
         log.info("login", extra={"user": user.user_id, "client_id": pending["client_id"]})
         location = await self.provider.complete_authorization(
             taken, user.user_id, user.display_name, groups=user.groups

@@ -10,6 +10,7 @@ revokes the whole family, and signed JWT access tokens.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -33,14 +34,22 @@ from .store import Store
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 FORBIDDEN_SCHEMES = {"javascript", "data", "file", "vbscript", "about", "blob"}
+# A reverse domain name: letters, digits, + and - in at least two dot-separated labels.
+PRIVATE_USE_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$")
 
 
 def check_redirect_uri(uri: str) -> None:
-    """https anywhere, http only on loopback, private-use schemes for native apps."""
+    """https anywhere, http only on loopback, private-use schemes for native apps (RFC 8252
+    7.1: a reverse domain name, so with a dot). Never a fragment, not even an empty one, and
+    never a user name or password (RFC 6749 3.1.2, RFC 8252 8.x)."""
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
-    if parsed.fragment:
+    if "#" in uri:
         raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} must not have a fragment")
+    if "@" in parsed.netloc:
+        raise RegistrationError(
+            "invalid_redirect_uri", f"redirect URI {uri!r} must not hold a user name or password"
+        )
     if scheme == "https":
         if not parsed.hostname:
             raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has no host")
@@ -58,7 +67,54 @@ def check_redirect_uri(uri: str) -> None:
         )
     if not scheme or scheme in FORBIDDEN_SCHEMES:
         raise RegistrationError("invalid_redirect_uri", f"redirect URI {uri!r} has a forbidden scheme")
-    # RFC 8252 7.1: private-use URI schemes of native apps, e.g. com.example.app:/callback
+    if not PRIVATE_USE_SCHEME.match(scheme):
+        # ws, ftp, myapp: neither a web redirect nor a native app's reverse-domain scheme.
+        raise RegistrationError(
+            "invalid_redirect_uri",
+            f"redirect URI {uri!r}: the scheme must be https, http on loopback, or a private-use "
+            "scheme named by a reverse domain name (com.example.app)",
+        )
+
+
+# What a client's registration may hold (RFC 7591 metadata); it is kept in Redis, so every
+# field has a size: a registered client takes at most about 15 KB.
+TEXT_LIMITS = {"client_name": 200, "software_id": 200, "software_version": 100, "scope": 1000}
+URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
+MAX_URL = 1000
+MAX_REDIRECT_URIS = 10
+MAX_CONTACTS = 5
+MAX_CONTACT = 254
+GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+def check_client_metadata(client: OAuthClientInformationFull) -> None:
+    """Sizes and values of the metadata a client registers (RFC 7591 3.2.2: the error names
+    the field); the redirect URIs' rules are check_redirect_uri's."""
+
+    def refuse(name: str, rule: str) -> RegistrationError:
+        return RegistrationError("invalid_client_metadata", f"'{name}' {rule}")
+
+    for name, limit in TEXT_LIMITS.items():
+        value = getattr(client, name)
+        if value is not None and len(value) > limit:
+            raise refuse(name, f"must be at most {limit} characters")
+    for name in URL_FIELDS:
+        value = getattr(client, name)
+        if value is not None and len(str(value)) > MAX_URL:
+            raise refuse(name, f"must be at most {MAX_URL} characters")
+    contacts = client.contacts or []
+    if len(contacts) > MAX_CONTACTS or any(len(contact) > MAX_CONTACT for contact in contacts):
+        raise refuse("contacts", f"may hold at most {MAX_CONTACTS} addresses of {MAX_CONTACT} characters")
+    uris = [str(uri) for uri in client.redirect_uris or []]
+    if len(uris) > MAX_REDIRECT_URIS or any(len(uri) > MAX_URL for uri in uris):
+        raise refuse("redirect_uris", f"may hold at most {MAX_REDIRECT_URIS} URIs of {MAX_URL} characters")
+    if not set(client.grant_types) <= set(GRANT_TYPES) or len(client.grant_types) > len(GRANT_TYPES):
+        raise refuse("grant_types", "may hold only authorization_code and refresh_token")
+    if set(client.response_types) != {"code"} or len(client.response_types) > 1:
+        raise refuse("response_types", 'must be ["code"]')
+    if client.jwks is not None:
+        # Clients authenticate with a secret or not at all: a key set would only take room.
+        raise refuse("jwks", "is not supported (no private_key_jwt here)")
 
 
 def _document_host(client: OAuthClientInformationFull) -> str | None:
@@ -76,6 +132,7 @@ class GatewayProvider:
         self.key = key
         # The resolver of Client ID Metadata Documents, set by the app when they are enabled.
         self.client_documents: Any = None
+        self.used_client_ttl = max(settings.refresh_token_ttl, settings.client_unused_ttl)
 
     # -- clients ---------------------------------------------------------------------------
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -86,12 +143,16 @@ class GatewayProvider:
         return OAuthClientInformationFull.model_validate(data) if data else None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        check_client_metadata(client_info)
         for uri in client_info.redirect_uris or []:
             check_redirect_uri(str(uri))
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "at least one redirect URI is required")
+        # Kept for client_unused_ttl until its first token exchange (_issue renews it then).
         await self.store.put_client(
-            client_info.client_id, client_info.model_dump(mode="json", exclude_none=True)
+            client_info.client_id,
+            client_info.model_dump(mode="json", exclude_none=True),
+            ttl=self.settings.client_unused_ttl,
         )
 
     # -- authorization -------------------------------------------------------------------------
@@ -184,11 +245,13 @@ class GatewayProvider:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
-        data = await self.store.take_code(authorization_code.code)
-        if data is None or data["client_id"] != client.client_id:
-            raise TokenError("invalid_grant", "authorization code already used or unknown")
         family = secrets.token_urlsafe(16)
-        await self.store.mark_code_used(authorization_code.code, family, self.settings.refresh_token_ttl)
+        data, reused = await self.store.take_code(authorization_code.code, family)
+        if data is None:
+            # RFC 6749 4.1.2: a second use revokes what the first one got (done by the store).
+            raise TokenError("invalid_grant", "authorization code already used" if reused else "unknown code")
+        if data["client_id"] != client.client_id:
+            raise TokenError("invalid_grant", "authorization code of another client")
         return await self._issue(
             client.client_id,
             data["subject"],
@@ -224,9 +287,12 @@ class GatewayProvider:
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
     ) -> OAuthToken:
-        data = await self.store.rotate_refresh(refresh_token.token)
+        data, reused = await self.store.rotate_refresh(refresh_token.token)
         if data is None:
-            raise TokenError("invalid_grant", "refresh token already used or unknown")
+            # A concurrent request rotated it first: a reuse, whose family the store revoked.
+            raise TokenError(
+                "invalid_grant", "refresh token already used" if reused else "unknown refresh token"
+            )
         if scopes and not set(scopes) <= set(data["scopes"]):
             raise TokenError("invalid_scope", "cannot widen the scopes of a grant")
         return await self._issue(
@@ -268,6 +334,9 @@ class GatewayProvider:
             claims["groups"] = groups
         access = self.key.sign(claims)
         refresh = secrets.token_urlsafe(32)
+        if not client_id.startswith("https://"):
+            # A registered client in use stays as long as the refresh token just issued.
+            await self.store.touch_client(client_id, self.used_client_ttl)
         await self.store.put_refresh(
             refresh,
             {

@@ -2,16 +2,18 @@
 
 Keys (all under the ``mcpgw:`` prefix):
 
-- ``client:<client_id>``         registered client (JSON), no expiry
+- ``client:<client_id>``         registered client (JSON): client_unused_ttl until its first token
+                                 exchange, then the refresh-token TTL from each exchange
 - ``cimd:<sha256(url)>``          a checked Client ID Metadata Document (JSON), its cache time
 - ``authreq:<id>``               pending authorization request waiting for a login (JSON), login TTL
-- ``code:<sha256(code)>``        authorization code (JSON), single use (GETDEL), code TTL
+- ``code:<sha256(code)>``        authorization code (JSON), single use (TAKE_ONCE), code TTL
 - ``codeused:<sha256(code)>``    a redeemed code: the family of its tokens, for replay detection
 - ``rt:<sha256(token)>``         live refresh token (JSON), refresh TTL
-- ``rtused:<sha256(token)>``     a rotated refresh token: its family, for reuse detection
+- ``rtused:<sha256(token)>``     a rotated refresh token (TAKE_ONCE): its family, for reuse detection
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
-- ``loginfail:<username>`` / ``loginfail-ip:<address>``   failed-login counters
+- ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
+                                 failed-login counters, for the login failure window
 - ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
                                  pending request, browser binding, PKCE verifier, nonce; single use, login TTL
 """
@@ -26,6 +28,28 @@ from redis.asyncio import Redis
 
 PREFIX = "mcpgw:"
 
+# Take a single-use record (an authorization code, a refresh token) and mark it used, in
+# one step: Redis runs a script atomically, so of concurrent requests exactly one takes
+# the record, and every other one finds the used-marker and revokes the family at once.
+# KEYS: the record, its used-marker. ARGV: the family to remember ("": the record's own
+# `family`), the marker's TTL, the revocation's TTL, the revoked-family key prefix.
+# Returns {1, record}, {2, family} for a reuse (the family is revoked), or {0}.
+TAKE_ONCE = """
+local record = redis.call('GETDEL', KEYS[1])
+if record then
+  local family = ARGV[1]
+  if family == '' then family = cjson.decode(record)['family'] end
+  redis.call('SET', KEYS[2], family, 'EX', ARGV[2])
+  return {1, record}
+end
+local family = redis.call('GET', KEYS[2])
+if family then
+  redis.call('SET', ARGV[4] .. family, '1', 'EX', ARGV[3])
+  return {2, family}
+end
+return {0}
+"""
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -36,6 +60,18 @@ class Store:
         self.redis = redis
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
+        self._take_once = redis.register_script(TAKE_ONCE)
+
+    async def _take_once_or_revoke(self, key: str, used_key: str, family: str = "") -> tuple[Any, bool]:
+        """(the record, False) for the one who takes it; (None, True) for a reuse, whose
+        family is revoked in the same step; (None, False) when nothing is known."""
+        answer = await self._take_once(
+            keys=[PREFIX + key, PREFIX + used_key],
+            args=[family, self.refresh_ttl, self.refresh_ttl + self.access_ttl, f"{PREFIX}revoked:fam:"],
+        )
+        if answer[0] == 1:
+            return json.loads(answer[1]), False
+        return None, answer[0] == 2
 
     async def _get(self, key: str) -> dict[str, Any] | None:
         raw = await self.redis.get(PREFIX + key)
@@ -55,6 +91,9 @@ class Store:
 
     async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
         await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
+
+    async def touch_client(self, client_id: str, ttl: int) -> None:
+        await self.redis.expire(f"{PREFIX}client:{client_id}", ttl)
 
     async def get_client_document(self, url: str) -> dict[str, Any] | None:
         return await self._get(f"cimd:{token_hash(url)}")
@@ -90,12 +129,11 @@ class Store:
     async def get_code(self, code: str) -> dict[str, Any] | None:
         return await self._get(f"code:{token_hash(code)}")
 
-    async def take_code(self, code: str) -> dict[str, Any] | None:
-        """Single use: whoever gets it first wins, every later attempt gets None."""
-        return await self._take(f"code:{token_hash(code)}")
-
-    async def mark_code_used(self, code: str, family: str, ttl: int) -> None:
-        await self.redis.set(f"{PREFIX}codeused:{token_hash(code)}", family, ex=ttl)
+    async def take_code(self, code: str, family: str) -> tuple[dict[str, Any] | None, bool]:
+        """Single use: whoever takes it first gets it, remembered as used by `family`; every
+        later (or concurrent) attempt gets (None, True) and revokes that family."""
+        digest = token_hash(code)
+        return await self._take_once_or_revoke(f"code:{digest}", f"codeused:{digest}", family)
 
     async def used_code_family(self, code: str) -> str | None:
         return await self._get_str(f"codeused:{token_hash(code)}")
@@ -107,14 +145,11 @@ class Store:
     async def get_refresh(self, token: str) -> dict[str, Any] | None:
         return await self._get(f"rt:{token_hash(token)}")
 
-    async def rotate_refresh(self, token: str) -> dict[str, Any] | None:
-        """Take a refresh token out of use, remembering its family for reuse detection."""
+    async def rotate_refresh(self, token: str) -> tuple[dict[str, Any] | None, bool]:
+        """Take a refresh token out of use, remembering its family for reuse detection; a
+        reuse (also a concurrent one) gets (None, True) and revokes the family."""
         digest = token_hash(token)
-        data = await self._take(f"rt:{digest}")
-        if data is None:
-            return None
-        await self.redis.set(f"{PREFIX}rtused:{digest}", data["family"], ex=self.refresh_ttl)
-        return data
+        return await self._take_once_or_revoke(f"rt:{digest}", f"rtused:{digest}")
 
     async def used_refresh_family(self, token: str) -> str | None:
         return await self._get_str(f"rtused:{token_hash(token)}")
@@ -137,29 +172,47 @@ class Store:
         return bool(await self.redis.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"))
 
     # -- login rate limiting -----------------------------------------------------------------
-    async def login_lockout(self, username: str, address: str, limit: int) -> int:
-        """Seconds until this user name and address may try again; 0 when they may now."""
-        keys = (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}")
+    # Three counters per failed sign-in (login.py explains the policy). User names are
+    # hashed: a key's size does not depend on what a stranger typed.
+    @staticmethod
+    def _login_keys(username: str, address: str) -> tuple[str, str, str]:
+        user = token_hash(username)[:32]
+        pair = token_hash(f"{username}\0{address}")[:32]
+        return (
+            f"{PREFIX}loginfail-pair:{pair}",
+            f"{PREFIX}loginfail-ip:{address}",
+            f"{PREFIX}loginfail-user:{user}",
+        )
+
+    async def login_lockout(self, username: str, address: str, limits: tuple[int, int, int]) -> int:
+        """Seconds until this user name may try again from this address; 0 when it may now.
+        `limits`: failures allowed per (user, address) pair, per address, per user."""
+        keys = self._login_keys(username, address)
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.get(key)
                 pipe.ttl(key)
-            user_count, user_ttl, address_count, address_ttl = await pipe.execute()
+            answers = await pipe.execute()
         locked = [
             ttl
-            for count, ttl in ((user_count, user_ttl), (address_count, address_ttl))
+            for count, ttl, limit in zip(answers[0::2], answers[1::2], limits, strict=True)
             if count is not None and int(count) >= limit
         ]
         return max((max(ttl, 1) for ttl in locked), default=0)
 
-    async def record_login_failure(self, username: str, address: str, window: int) -> int:
-        """Count a failure against the user name and the address; the larger count."""
+    async def record_login_failure(
+        self, username: str, address: str, window: int, limits: tuple[int, int, int]
+    ) -> int:
+        """Count a failure on all three counters; the attempts left before one of them locks."""
+        keys = self._login_keys(username, address)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (f"{PREFIX}loginfail:{username}", f"{PREFIX}loginfail-ip:{address}"):
+            for key in keys:
                 pipe.incr(key)
                 pipe.expire(key, window, nx=True)
-            user_count, _, address_count, _ = await pipe.execute()
-        return max(int(user_count), int(address_count))
+            answers = await pipe.execute()
+        return min(limit - int(count) for count, limit in zip(answers[0::2], limits, strict=True))
 
-    async def clear_login_failures(self, username: str) -> None:
-        await self.redis.delete(f"{PREFIX}loginfail:{username}")
+    async def clear_login_failures(self, username: str, address: str) -> None:
+        """After a successful sign-in: this user at this address starts afresh. The address
+        and user counters stay: the failures they hold may be someone else's."""
+        await self.redis.delete(self._login_keys(username, address)[0])

@@ -19,16 +19,25 @@ import logging
 import time
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qsl
 
 from redis.asyncio import Redis
 
-from .config import Settings
+from .config import Settings, normalize_host
 from .keys import SigningKey
 from .store import PREFIX, Store
 
 log = logging.getLogger("mcp_gateway_auth.verify")
 
 ASGIScope = dict[str, Any]
+
+
+def _token_in_query(query: bytes) -> bool:
+    """Whether a query string carries an `access_token` (RFC 6750 2.3); parsed only when
+    there is one (MCP requests rarely have a query)."""
+    return bool(query) and any(
+        name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    )
 
 
 class VerifiedTokenCache:
@@ -118,14 +127,26 @@ class VerifyApp:
         }
 
     async def __call__(self, scope: ASGIScope, receive: Any, send: Any) -> None:
-        authorization = forwarded_host = b""
+        authorization = forwarded_host = uri = b""
+        authorizations = 0
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
+                authorizations += 1
             elif name == b"x-forwarded-host":
                 forwarded_host = value
+            elif name == b"x-forwarded-uri":
+                uri = value
+        # Cheap checks before the token's: a second Authorization header (this check would
+        # see one, the backend perhaps the other) and a token in the URI (the MCP spec and
+        # RFC 9700 forbid it: URIs end up in logs and Referer headers) are refused.
+        ambiguous = (
+            authorizations > 1
+            or _token_in_query(uri.partition(b"?")[2])
+            or _token_in_query(scope["query_string"])
+        )
         try:
-            status, headers = await self.check(authorization, forwarded_host)
+            status, headers = await self.check(authorization, forwarded_host, ambiguous)
         except Exception:
             log.exception("verify failed closed")
             status, headers = 503, [(b"cache-control", b"no-store")]
@@ -139,18 +160,25 @@ class VerifyApp:
         value = f'Bearer resource_metadata="https://{host}/.well-known/oauth-protected-resource"'
         if error == "invalid_token":
             value += ', error="invalid_token"'
+        elif error == "invalid_request":
+            value += (
+                ', error="invalid_request", error_description="one Authorization header, '
+                'and no access_token in the URI"'
+            )
         elif error == "insufficient_scope":
             value += ', error="insufficient_scope", error_description="this user may not use this server"'
         return status, [(b"www-authenticate", value.encode()), (b"cache-control", b"no-store")]
 
     async def check(
-        self, authorization: bytes, forwarded_host: bytes
+        self, authorization: bytes, forwarded_host: bytes, ambiguous: bool = False
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
-        host = forwarded_host.decode("latin-1").lower()
+        host = normalize_host(forwarded_host.decode("latin-1"))
         resource = self.settings.resources.get(host)
         if resource is None:
             # Not a host this gateway serves: no resource metadata to point at.
             return 401, [(b"www-authenticate", b"Bearer"), (b"cache-control", b"no-store")]
+        if ambiguous:
+            return self._challenge(host, "invalid_request")
         if authorization[:7].lower() != b"bearer ":
             return self._challenge(host, None)
         token = authorization[7:].strip().decode("latin-1")
