@@ -42,8 +42,18 @@ def load_role_vars(role: str) -> dict[str, Any]:
     return merged
 
 
+def gateway_settings(**overrides: Any) -> dict[str, Any]:
+    """The fact the gateway role sets, from its defaults and the gateway_* (and mcp_services)
+    variables among `overrides`, as every other role sees it."""
+    variables = {**HOST_VARS, **load_role_vars("gateway"), **overrides}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return templar.template(trust_as_template("{{ _gateway_inputs | gateway_settings }}"))
+
+
 def role_templar(role: str, **overrides: Any) -> Templar:
     variables = {**HOST_VARS, **load_role_vars(role), **overrides}
+    if role != "gateway" and "gateway_settings" not in overrides:
+        variables["gateway_settings"] = gateway_settings(**overrides)
     return Templar(loader=DataLoader(), variables=variables)
 
 

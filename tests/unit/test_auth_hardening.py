@@ -13,7 +13,7 @@ from .conftest import ROLES, render_var
 
 
 def _config(**overrides):
-    config = render_var("auth", "auth_config", auth_redis_password="x", **overrides)
+    config = render_var("auth", "_auth_config", _auth_redis_password="x", **overrides)
     # What the role writes: to_nice_json of this dict.
     return json.loads(json.dumps(config))
 
@@ -22,11 +22,14 @@ def _config(**overrides):
     ("network", "expected"),
     [
         (
-            {"traefik_ipv4_address": "172.30.0.2", "gateway_network_public_subnet": "172.30.0.0/24"},
+            {"gateway_traefik_ipv4_address": "172.30.0.2", "gateway_network_public_subnet": "172.30.0.0/24"},
             ["172.30.0.2"],
         ),
-        ({"traefik_ipv4_address": "", "gateway_network_public_subnet": "172.30.0.0/24"}, ["172.30.0.0/24"]),
-        ({"traefik_ipv4_address": "", "gateway_network_public_subnet": ""}, []),
+        (
+            {"gateway_traefik_ipv4_address": "", "gateway_network_public_subnet": "172.30.0.0/24"},
+            ["172.30.0.0/24"],
+        ),
+        ({"gateway_traefik_ipv4_address": "", "gateway_network_public_subnet": ""}, []),
         ({}, []),
     ],
 )
@@ -81,7 +84,9 @@ def _settings_check(**overrides) -> list[str]:
     )
     conditions = check["ansible.builtin.assert"]["that"]
     return [
-        c for c in conditions if not render_var("auth", f"({c}) | bool", auth_redis_password="x", **overrides)
+        c
+        for c in conditions
+        if not render_var("auth", f"({c}) | bool", _auth_redis_password="x", **overrides)
     ]
 
 

@@ -12,7 +12,7 @@ from .conftest import render_var
 
 
 def _config(**overrides):
-    config = render_var("auth", "auth_config", auth_redis_password="x", **overrides)
+    config = render_var("auth", "_auth_config", _auth_redis_password="x", **overrides)
     # What the role writes: to_nice_json of this dict.
     return json.loads(json.dumps(config))
 

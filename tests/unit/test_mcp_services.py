@@ -1,24 +1,14 @@
-"""Unit tests of filter_plugins/mcp_services.py (the catalogue)."""
+"""Unit tests of the catalogue filters (mcpgw.catalogue)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from .conftest import FILTER_PLUGINS
-
-_spec = importlib.util.spec_from_file_location("mcp_services_filters", FILTER_PLUGINS / "mcp_services.py")
-ms = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ms)
-
-_labels_spec = importlib.util.spec_from_file_location(
-    "traefik_labels_filters", FILTER_PLUGINS / "traefik_labels.py"
-)
-tl = importlib.util.module_from_spec(_labels_spec)
-_labels_spec.loader.exec_module(tl)
+from mcpgw import catalogue as ms
+from mcpgw import labels as tl
 
 DOMAIN = "gateway.test"
 

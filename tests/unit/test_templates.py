@@ -15,7 +15,7 @@ def test_template_renders_strictly(template):
     role = template.relative_to(ROLES).parts[0]
     overrides = {
         "docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"},
-        "auth_redis_password": "redis-secret",  # a fact the auth role reads from the host
+        "_auth_redis_password": "redis-secret",  # a fact the auth role reads from the host
     }
     text = render_template_file(role, template, **overrides)
     assert "{{" not in text
@@ -34,7 +34,7 @@ def test_docker_dropin_lists_the_environment():
 
 def test_traefik_static_config_redirects_and_discovers():
     # Parse what the role writes to traefik.yml, as Traefik will read it.
-    config = yaml.safe_load(render_var("traefik", "traefik_config | to_nice_yaml(indent=2, sort_keys=true)"))
+    config = yaml.safe_load(render_var("traefik", "_traefik_config | to_nice_yaml(indent=2, sort_keys=true)"))
     web = config["entryPoints"]["web"]
     assert web["address"] == ":80"
     assert web["http"]["redirections"]["entryPoint"] == {
@@ -52,9 +52,9 @@ def test_traefik_static_config_redirects_and_discovers():
 def test_traefik_config_extra_is_merged_recursively():
     config = render_var(
         "traefik",
-        "traefik_config",
+        "_traefik_config",
         traefik_config_extra={"entryPoints": {"websecure": {"asDefault": True}}},
-        traefik_acme_enabled=False,
+        gateway_acme_enabled=False,
     )
     websecure = config["entryPoints"]["websecure"]
     assert websecure["asDefault"] is True
@@ -64,7 +64,7 @@ def test_traefik_config_extra_is_merged_recursively():
 
 
 def test_traefik_compose_publishes_on_the_bind_address():
-    compose = render_var("traefik", "traefik_compose", traefik_bind_address="127.0.0.1")
+    compose = render_var("traefik", "_traefik_compose", traefik_bind_address="127.0.0.1")
     service = compose["services"]["traefik"]
     assert service["ports"] == ["127.0.0.1:80:80", "127.0.0.1:443:443"]
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in service["volumes"]
@@ -73,7 +73,7 @@ def test_traefik_compose_publishes_on_the_bind_address():
 
 
 def test_traefik_compose_publishes_on_every_interface_by_default():
-    compose = render_var("traefik", "traefik_compose")
+    compose = render_var("traefik", "_traefik_compose")
     assert compose["services"]["traefik"]["ports"] == ["80:80", "443:443"]
     assert compose["services"]["traefik"]["networks"] == {"public": {}}
 
@@ -81,8 +81,9 @@ def test_traefik_compose_publishes_on_every_interface_by_default():
 def test_traefik_answers_to_its_network_aliases_at_its_fixed_address():
     compose = render_var(
         "traefik",
-        "traefik_compose",
-        traefik_ipv4_address="172.30.0.2",
+        "_traefik_compose",
+        gateway_traefik_ipv4_address="172.30.0.2",
+        gateway_network_public_subnet="172.30.0.0/24",
         traefik_network_aliases=["idp.example.com"],
     )
     assert compose["services"]["traefik"]["networks"] == {
@@ -96,12 +97,12 @@ def test_traefik_answers_to_its_network_aliases_at_its_fixed_address():
 )
 def test_docker_distro_compose_package(distribution, major, expected):
     facts = {"distribution": distribution, "distribution_major_version": major}
-    assert render_var("docker", "docker_distro_compose_package", ansible_facts=facts) == expected
+    assert render_var("docker", "_docker_distro_compose_package", ansible_facts=facts) == expected
 
 
 def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
     files = render_var(
-        "traefik", "traefik_dynamic_files_enabled", traefik_dashboard_users=["admin:$2b$05$hash"]
+        "traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_users=["admin:$2b$05$hash"]
     )
     middlewares = files["middlewares.yml"]["http"]["middlewares"]
     assert set(middlewares) == {"mcp-auth", "secure-headers", "ip-allowlist", "cors", "dashboard-auth"}
@@ -121,15 +122,15 @@ def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
 
 
 def test_traefik_dashboard_can_use_mcp_auth_or_be_disabled():
-    files = render_var("traefik", "traefik_dynamic_files_enabled", traefik_dashboard_auth="mcp-auth")
+    files = render_var("traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_auth="mcp-auth")
     assert files["dashboard.yml"]["http"]["routers"]["dashboard"]["middlewares"][0] == "mcp-auth@file"
     assert "dashboard-auth" not in files["middlewares.yml"]["http"]["middlewares"]
-    files = render_var("traefik", "traefik_dynamic_files_enabled", traefik_dashboard_enabled=False)
+    files = render_var("traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_enabled=False)
     assert "dashboard.yml" not in files
 
 
 def test_traefik_entrypoints_drop_alias_headers_and_set_timeouts():
-    config = render_var("traefik", "traefik_config")
+    config = render_var("traefik", "_traefik_config")
     for name in ("web", "websecure"):
         entrypoint = config["entryPoints"][name]
         assert entrypoint["http"]["aliasHeadersStrategy"] == "delete"
@@ -141,19 +142,24 @@ def test_traefik_entrypoints_drop_alias_headers_and_set_timeouts():
 
 
 def test_traefik_trusts_a_private_acme_ca_bundle():
-    compose = render_var("traefik", "traefik_compose", traefik_acme_ca_bundle="/srv/ca.pem")
+    compose = render_var("traefik", "_traefik_compose", traefik_acme_ca_bundle="/srv/ca.pem")
     service = compose["services"]["traefik"]
     assert "/srv/ca.pem:/etc/traefik/acme-ca-bundle.pem:ro" in service["volumes"]
     assert service["environment"]["LEGO_CA_CERTIFICATES"] == "/etc/traefik/acme-ca-bundle.pem"
 
 
 def test_pebble_resolves_every_name_to_traefik():
-    compose = render_var("acme_test_ca", "acme_test_ca_compose", traefik_ipv4_address="172.30.0.2")
+    compose = render_var(
+        "acme_test_ca",
+        "_acme_test_ca_compose",
+        gateway_traefik_ipv4_address="172.30.0.2",
+        gateway_network_public_subnet="172.30.0.0/24",
+    )
     command = compose["services"]["challtestsrv"]["command"]
     assert command[command.index("-defaultIPv4") + 1] == "172.30.0.2"
     pebble = compose["services"]["pebble"]
     assert pebble["ports"] == ["127.0.0.1:15000:15000"]
-    config = render_var("acme_test_ca", "acme_test_ca_pebble_config")
+    config = render_var("acme_test_ca", "_acme_test_ca_pebble_config")
     assert config["pebble"]["httpPort"] == 80
     assert config["pebble"]["certificateValidityPeriod"] == 7776000
 
@@ -161,9 +167,9 @@ def test_pebble_resolves_every_name_to_traefik():
 def test_auth_routes_come_from_the_label_filter_and_leave_verify_internal():
     labels = render_var(
         "auth",
-        "auth_labels",
+        "_auth_labels",
         auth_resources=[{"host": "fetch.gateway.test"}, {"host": "echo.gateway.test"}],
-        auth_redis_password="x",
+        _auth_redis_password="x",
     )
     oauth = labels["traefik.http.routers.auth-oauth.rule"]
     assert oauth.startswith("Host(`auth.gateway.test`) && (")
@@ -178,12 +184,12 @@ def test_auth_routes_come_from_the_label_filter_and_leave_verify_internal():
 
 
 def test_auth_without_mcp_hosts_has_no_wellknown_router():
-    labels = render_var("auth", "auth_labels", auth_redis_password="x")
+    labels = render_var("auth", "_auth_labels", _auth_redis_password="x")
     assert "traefik.http.routers.auth-wellknown.rule" not in labels
 
 
 def test_auth_compose_keeps_redis_internal():
-    compose = render_var("auth", "auth_compose", auth_redis_password="x")
+    compose = render_var("auth", "_auth_compose", _auth_redis_password="x")
     redis = compose["services"]["redis"]
     assert "ports" not in redis
     assert redis["networks"] == ["gateway-backend"]
@@ -198,8 +204,8 @@ def test_auth_compose_keeps_redis_internal():
 def test_auth_config_carries_resources_users_and_header_names():
     config = render_var(
         "auth",
-        "auth_config",
-        auth_redis_password="x",
+        "_auth_config",
+        _auth_redis_password="x",
         auth_resources=[{"host": "fetch.gateway.test", "allowed_users": ["alice"]}],
         auth_local_users=[{"username": "alice", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$x$y"}],
     )
@@ -213,9 +219,9 @@ def test_auth_config_carries_resources_users_and_header_names():
 def test_mcp_services_know_the_users_own_middlewares():
     labels = render_var(
         "mcp_services",
-        "mcp_services_labels",
+        "_mcp_services_labels",
         mcp_services=[{"name": "echo", "image": "e", "middlewares": ["ratelimit@file"]}],
-        traefik_middlewares_extra={"ratelimit": {"rateLimit": {"average": 10}}},
+        gateway_middlewares_extra={"ratelimit": {"rateLimit": {"average": 10}}},
     )
     assert labels["echo"]["traefik.http.routers.echo-mcp.middlewares"] == (
         "mcp-auth@file,secure-headers@file,ratelimit@file"

@@ -1,8 +1,7 @@
-"""Unit tests of filter_plugins/traefik_labels.py, through a real Jinja environment."""
+"""Unit tests of the label filters (mcpgw.labels), through a real Jinja environment."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
@@ -10,11 +9,7 @@ from ansible.errors import AnsibleFilterError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .conftest import FILTER_PLUGINS
-
-_spec = importlib.util.spec_from_file_location("traefik_labels", FILTER_PLUGINS / "traefik_labels.py")
-tl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tl)
+from mcpgw import labels as tl
 
 GATEWAY = {"domain": "gateway.test"}
 

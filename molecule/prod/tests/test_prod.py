@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+import yaml
 from packaging.version import Version
 
 from tests.e2e.gateway_client import GatewayUser, pinned_transport
@@ -68,8 +69,13 @@ def test_the_engine_runs_under_systemd_with_the_compose_plugin(host):
 
 
 # -- images from the registry --------------------------------------------------------------------------
+TRAEFIK_VERSION = yaml.safe_load(
+    (Path(__file__).resolve().parents[3] / "roles/traefik/defaults/main.yml").read_text()
+)["traefik_version"]
+
+
 @pytest.mark.parametrize(
-    "image", ["traefik:v3.7.15", "redis:7.4-alpine", "registry.prod.test:5000/mcpgw/auth:0.1.0"]
+    "image", [f"traefik:v{TRAEFIK_VERSION}", "redis:7.4-alpine", "registry.prod.test:5000/mcpgw/auth:0.1.0"]
 )
 def test_images_were_pulled_from_the_registry(host, image):
     # A pulled image has a repository digest; a loaded or built one has none.
