@@ -71,10 +71,11 @@ class GatewayAuth:
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
             "client_id_metadata_document_supported": settings.client_metadata.enabled,
         }
-        self.openid_metadata = self.as_metadata | {
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-        }
+        # The service issues no ID tokens: MCP clients that look for OpenID discovery (the
+        # MCP spec lets them try it after RFC 8414's path) get the same RFC 8414 document
+        # there, without the OpenID fields (ID-token algorithms, subject types) it could not
+        # honour. RFC 8414 section 5 allows exactly this use of the path.
+        self.openid_metadata = self.as_metadata
         routes = [
             *oauth_routes(self.provider, issuer, registration, revocation),
             # Discovery: public documents without credentials, which browser-based MCP
