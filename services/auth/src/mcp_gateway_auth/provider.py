@@ -200,12 +200,18 @@ class GatewayProvider:
         return f"{self.settings.issuer}/login?{urlencode({'request': request_id})}"
 
     async def complete_authorization(
-        self, request: dict[str, Any], user_id: str, user_name: str, groups: Sequence[str] = ()
+        self,
+        request: dict[str, Any],
+        user_id: str,
+        user_name: str,
+        groups: Sequence[str] = (),
+        auth_time: int | None = None,
     ) -> str:
         """After a successful login: issue the code and return the client's redirect URL.
 
-        The identity (subject, name, groups) travels with the code, then with the refresh
-        token, into every access token (claims `sub`, `name`, `groups`)."""
+        The identity (subject, name, groups) and the time of the sign-in travel with the
+        code, then with the refresh token, into every access token (claims `sub`, `name`,
+        `groups`, `auth_time`); revocations by client, user or time compare `auth_time`."""
         code = secrets.token_urlsafe(32)
         await self.store.put_code(
             code,
@@ -219,6 +225,7 @@ class GatewayProvider:
                 "subject": user_id,
                 "name": user_name,
                 "groups": list(groups),
+                "auth_time": int(time.time()) if auth_time is None else auth_time,
                 "expires_at": time.time() + self.settings.code_ttl,
             },
             self.settings.code_ttl,
@@ -239,7 +246,10 @@ class GatewayProvider:
                 # RFC 6749 4.1.2: a code used twice revokes the tokens issued with it.
                 await self.store.revoke_family(family)
             return None
-        fields = {k: v for k, v in data.items() if k not in ("name", "groups")}
+        if await self.store.is_revoked(data["client_id"], data["subject"], "", data.get("auth_time", 0)):
+            # The client or the user was revoked since the sign-in.
+            return None
+        fields = {k: v for k, v in data.items() if k not in ("name", "groups", "auth_time")}
         return AuthorizationCode(code=authorization_code, **fields)
 
     async def exchange_authorization_code(
@@ -260,6 +270,7 @@ class GatewayProvider:
             data["scopes"],
             family,
             data.get("groups", []),
+            data.get("auth_time", 0),
         )
 
     # -- refresh tokens -----------------------------------------------------------------------------
@@ -273,7 +284,9 @@ class GatewayProvider:
                 # A rotated refresh token came back: it was stolen or replayed. Revoke the grant.
                 await self.store.revoke_family(family)
             return None
-        if data["client_id"] != client.client_id or await self.store.family_revoked(data["family"]):
+        if data["client_id"] != client.client_id or await self.store.is_revoked(
+            data["client_id"], data["subject"], data["family"], data.get("auth_time", 0)
+        ):
             return None
         return RefreshToken(
             token=refresh_token,
@@ -303,6 +316,7 @@ class GatewayProvider:
             scopes or data["scopes"],
             data["family"],
             data.get("groups", []),
+            data.get("auth_time", 0),
         )
 
     # -- access tokens ---------------------------------------------------------------------------------
@@ -315,6 +329,7 @@ class GatewayProvider:
         scopes: list[str],
         family: str,
         groups: list[str],
+        auth_time: int,
     ) -> OAuthToken:
         now = int(time.time())
         claims = {
@@ -328,15 +343,13 @@ class GatewayProvider:
             "jti": secrets.token_urlsafe(16),
             "iat": now,
             "exp": now + self.settings.access_token_ttl,
+            "auth_time": auth_time,
         }
         if groups:
             # /verify matches them against the resource's allowed_groups.
             claims["groups"] = groups
         access = self.key.sign(claims)
         refresh = secrets.token_urlsafe(32)
-        if not client_id.startswith("https://"):
-            # A registered client in use stays as long as the refresh token just issued.
-            await self.store.touch_client(client_id, self.used_client_ttl)
         await self.store.put_refresh(
             refresh,
             {
@@ -347,8 +360,12 @@ class GatewayProvider:
                 "resource": resource,
                 "scopes": scopes,
                 "family": family,
+                "auth_time": auth_time,
+                "issued_at": now,
                 "expires_at": now + self.settings.refresh_token_ttl,
             },
+            # A registered client in use stays as long as the refresh token just issued.
+            client_ttl=None if client_id.startswith("https://") else self.used_client_ttl,
         )
         return OAuthToken(
             access_token=access,
@@ -363,7 +380,9 @@ class GatewayProvider:
             claims = self.key.decode(token, self.settings.issuer)
         except Exception:
             return None
-        if await self.store.any_revoked(claims["jti"], claims["fam"]):
+        if await self.store.is_revoked(
+            claims["client_id"], claims["sub"], claims["fam"], claims.get("auth_time", 0), claims["jti"]
+        ):
             return None
         return AccessToken(
             token=token,

@@ -10,8 +10,15 @@ Keys (all under the ``mcpgw:`` prefix):
 - ``codeused:<sha256(code)>``    a redeemed code: the family of its tokens, for replay detection
 - ``rt:<sha256(token)>``         live refresh token (JSON), refresh TTL
 - ``rtused:<sha256(token)>``     a rotated refresh token (TAKE_ONCE): its family, for reuse detection
+- ``grant:<family>``             a grant (a sign-in's token family, JSON): client, user, resource,
+                                 scopes, sign-in time; refresh TTL from its last token (the operator's view)
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
+- ``revoked:client:<h(client_id)>`` / ``revoked:user:<h(user id)>`` / ``revoked:all``
+                                 a time (epoch seconds): every grant of that client / user / everyone
+                                 signed in at or before it is revoked (RFC 7592 DELETE, the
+                                 operator's commands). Kept for refresh TTL + access TTL, by when
+                                 every token of such a grant has expired or failed to refresh.
 - ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
                                  failed-login counters, for the login failure window
 - ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,8 +59,47 @@ return {0}
 """
 
 
+# Raise a revocation time marker (KEYS[1]) to ARGV[1] with TTL ARGV[2]; never lower it.
+RAISE_MARKER = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+# What a grant's record holds (from its refresh token's data; never a token).
+GRANT_FIELDS = ("family", "client_id", "subject", "name", "resource", "scopes", "auth_time", "expires_at")
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def short_hash(value: str) -> str:
+    """A key part for a value of any size (client ids can be 2 KB URLs, user ids long)."""
+    return token_hash(value)[:32]
+
+
+def revocation_keys(client_id: str, subject: str, family: str, jti: str | None = None) -> tuple[str, ...]:
+    """What decides whether a token is revoked, read with one MGET: the three time markers
+    (client, user, everyone), then the grant's family and (for an access token) its jti."""
+    keys = (
+        f"{PREFIX}revoked:client:{short_hash(client_id)}",
+        f"{PREFIX}revoked:user:{short_hash(subject)}",
+        f"{PREFIX}revoked:all",
+        f"{PREFIX}revoked:fam:{family}",
+    )
+    return (*keys, f"{PREFIX}revoked:jti:{jti}") if jti else keys
+
+
+def revoked_by(values: list[Any], auth_time: int) -> bool:
+    """The MGET answer for revocation_keys: a marker at or after the sign-in, or a direct
+    revocation. A sign-in in the same second as a revocation counts as before it."""
+    markers, direct = values[:3], values[3:]
+    return any(value is not None for value in direct) or any(
+        value is not None and int(value) >= auth_time for value in markers
+    )
 
 
 class Store:
@@ -61,6 +108,7 @@ class Store:
         self.refresh_ttl = refresh_ttl
         self.access_ttl = access_ttl
         self._take_once = redis.register_script(TAKE_ONCE)
+        self._raise_marker = redis.register_script(RAISE_MARKER)
 
     async def _take_once_or_revoke(self, key: str, used_key: str, family: str = "") -> tuple[Any, bool]:
         """(the record, False) for the one who takes it; (None, True) for a reuse, whose
@@ -139,8 +187,20 @@ class Store:
         return await self._get_str(f"codeused:{token_hash(code)}")
 
     # -- refresh tokens --------------------------------------------------------------------
-    async def put_refresh(self, token: str, data: dict[str, Any]) -> None:
-        await self.redis.set(f"{PREFIX}rt:{token_hash(token)}", json.dumps(data), ex=self.refresh_ttl)
+    async def put_refresh(self, token: str, data: dict[str, Any], client_ttl: int | None = None) -> None:
+        """A refresh token and its grant's record (both for refresh TTL); with `client_ttl`,
+        the registered client is kept that long too. One round trip."""
+        grant = {key: data[key] for key in GRANT_FIELDS if key in data}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"{PREFIX}rt:{token_hash(token)}", json.dumps(data), ex=self.refresh_ttl)
+            pipe.set(
+                f"{PREFIX}grant:{data['family']}",
+                json.dumps({**grant, "last_used": int(time.time())}),
+                ex=self.refresh_ttl,
+            )
+            if client_ttl is not None:
+                pipe.expire(f"{PREFIX}client:{data['client_id']}", client_ttl)
+            await pipe.execute()
 
     async def get_refresh(self, token: str) -> dict[str, Any] | None:
         return await self._get(f"rt:{token_hash(token)}")
@@ -157,19 +217,64 @@ class Store:
     async def delete_refresh(self, token: str) -> None:
         await self.redis.delete(f"{PREFIX}rt:{token_hash(token)}")
 
+    # -- grants (the operator's view of who signed in where) ----------------------------------------
+    async def list_grants(self) -> list[dict[str, Any]]:
+        """Every grant still on record (revoked ones included: see grants_revoked)."""
+        keys = [key async for key in self.redis.scan_iter(match=f"{PREFIX}grant:*", count=500)]
+        if not keys:
+            return []
+        values = await self.redis.mget(keys)
+        return [json.loads(value) for value in values if value]
+
+    async def grants_revoked(self, grants: list[dict[str, Any]]) -> list[bool]:
+        """For each grant, whether it is revoked (its family, or a marker of its client, its
+        user or everyone at or after its sign-in)."""
+        if not grants:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for grant in grants:
+                pipe.mget(revocation_keys(grant["client_id"], grant["subject"], grant["family"]))
+            answers = await pipe.execute()
+        return [
+            revoked_by(values, grant.get("auth_time", 0))
+            for values, grant in zip(answers, grants, strict=True)
+        ]
+
     # -- revocation ----------------------------------------------------------------------------
     async def revoke_family(self, family: str) -> None:
-        await self.redis.set(f"{PREFIX}revoked:fam:{family}", "1", ex=self.refresh_ttl + self.access_ttl)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"{PREFIX}revoked:fam:{family}", "1", ex=self.refresh_ttl + self.access_ttl)
+            pipe.delete(f"{PREFIX}grant:{family}")
+            await pipe.execute()
 
     async def revoke_jti(self, jti: str, ttl: int) -> None:
         await self.redis.set(f"{PREFIX}revoked:jti:{jti}", "1", ex=max(ttl, 1))
 
-    async def family_revoked(self, family: str) -> bool:
-        return bool(await self.redis.exists(f"{PREFIX}revoked:fam:{family}"))
+    async def is_revoked(
+        self, client_id: str, subject: str, family: str, auth_time: int, jti: str | None = None
+    ) -> bool:
+        """One MGET (verify.py batches the same for /verify)."""
+        values = await self.redis.mget(revocation_keys(client_id, subject, family, jti))
+        return revoked_by(values, auth_time)
 
-    async def any_revoked(self, jti: str, family: str) -> bool:
-        """The one Redis round trip of /verify."""
-        return bool(await self.redis.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"))
+    async def _mark(self, key: str, at: int | None) -> bool:
+        """Raise a time marker to `at` (default: now); False if it was already later."""
+        when = int(time.time()) if at is None else at
+        return bool(
+            await self._raise_marker(keys=[PREFIX + key], args=[when, self.refresh_ttl + self.access_ttl])
+        )
+
+    async def revoke_client(self, client_id: str, at: int | None = None) -> bool:
+        """Every grant of the client signed in until `at` (default: now)."""
+        return await self._mark(f"revoked:client:{short_hash(client_id)}", at)
+
+    async def revoke_user(self, subject: str, at: int | None = None) -> bool:
+        """Every grant of the user (in every client) signed in until `at` (default: now)."""
+        return await self._mark(f"revoked:user:{short_hash(subject)}", at)
+
+    async def revoke_before(self, at: int) -> bool:
+        """Every grant signed in at or before `at` (epoch seconds), whoever and wherever."""
+        return await self._mark("revoked:all", at)
 
     # -- login rate limiting -----------------------------------------------------------------
     # Three counters per failed sign-in (login.py explains the policy). User names are

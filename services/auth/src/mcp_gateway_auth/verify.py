@@ -2,7 +2,9 @@
 
 Every request through the gateway passes here, so the hot path has no framework: read
 three headers, check the token (a signature check the first time a token is seen, a
-dictionary look-up afterwards), check revocation with one Redis round trip, answer.
+dictionary look-up afterwards), check revocation with one Redis command (an MGET of the
+token's own jti, its grant's family, and the revocation times of its client, its user and
+everyone, store.revocation_keys), answer.
 Anything unexpected fails closed: 401 for a token problem, 503 when Redis or the key
 cannot be used, never 200.
 
@@ -18,14 +20,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from redis.asyncio import Redis
 
 from .config import Settings, normalize_host
 from .keys import SigningKey
-from .store import PREFIX, Store
+from .store import Store, revocation_keys, revoked_by
 
 log = logging.getLogger("mcp_gateway_auth.verify")
 
@@ -40,8 +42,22 @@ def _token_in_query(query: bytes) -> bool:
     )
 
 
+class Verified(NamedTuple):
+    """A token whose signature, issuer and expiry were checked, with what its revocation
+    check needs (computed once)."""
+
+    claims: dict[str, Any]
+    revocation_keys: tuple[str, ...]
+    auth_time: int
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> Verified:
+        keys = revocation_keys(claims["client_id"], claims["sub"], claims.get("fam", ""), claims["jti"])
+        return cls(claims, keys, int(claims.get("auth_time", 0)))
+
+
 class VerifiedTokenCache:
-    """Tokens whose signature, issuer and expiry were checked: token -> claims.
+    """Tokens whose signature, issuer and expiry were checked: token -> Verified.
 
     Bounded (least recently added are dropped first); an entry is dropped at its expiry.
     Revocation is never cached: it is checked in Redis on every request.
@@ -49,40 +65,43 @@ class VerifiedTokenCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._entries: OrderedDict[str, Verified] = OrderedDict()
 
-    def get(self, token: str, now: float) -> dict[str, Any] | None:
-        claims = self._entries.get(token)
-        if claims is not None and claims["exp"] <= now:
+    def get(self, token: str, now: float) -> Verified | None:
+        verified = self._entries.get(token)
+        if verified is not None and verified.claims["exp"] <= now:
             del self._entries[token]
             return None
-        return claims
+        return verified
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str, verified: Verified) -> None:
         if self.size <= 0:
             return
-        self._entries[token] = claims
+        self._entries[token] = verified
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class RevocationBatch:
-    """`EXISTS revoked:jti:<jti> revoked:fam:<family>` for every request of an event-loop turn,
+    """The revocation MGET (store.revocation_keys) of every request of an event-loop turn,
     sent as one redis-py pipeline: one round trip and one pass through redis-py's machinery
     for all of them. Each request still sees the revocations written before its own check
     (nothing is cached); an error fails every request of the batch (closed)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.pending: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self.pending: list[tuple[Verified, asyncio.Future[bool]]] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def any_revoked(self, jti: str, family: str) -> asyncio.Future[bool]:
+    def is_revoked(self, verified: Verified) -> asyncio.Future[bool]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         if not self.pending:
             loop.call_soon(self._send)
-        self.pending.append((jti, family, future))
+        self.pending.append((verified, future))
         return future
 
     def _send(self) -> None:
@@ -91,22 +110,22 @@ class RevocationBatch:
         self.tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(self.tasks.discard)
 
-    async def _execute(self, batch: list[tuple[str, str, asyncio.Future[bool]]]) -> None:
+    async def _execute(self, batch: list[tuple[Verified, asyncio.Future[bool]]]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for jti, family, _ in batch:
-                    pipe.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}")
-                counts = await pipe.execute()
+                for verified, _ in batch:
+                    pipe.mget(verified.revocation_keys)
+                answers = await pipe.execute()
         except BaseException as error:
-            for _, _, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(error if isinstance(error, Exception) else ConnectionError())
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, future), count in zip(batch, counts, strict=True):
+        for (verified, future), values in zip(batch, answers, strict=True):
             if not future.done():
-                future.set_result(int(count) > 0)
+                future.set_result(revoked_by(values, verified.auth_time))
 
 
 class VerifyApp:
@@ -183,16 +202,17 @@ class VerifyApp:
             return self._challenge(host, None)
         token = authorization[7:].strip().decode("latin-1")
         now = time.time()
-        claims = self.cache.get(token, now)
-        if claims is None:
+        verified = self.cache.get(token, now)
+        if verified is None:
             try:
-                claims = self.key.decode(token, self.settings.issuer)
+                verified = Verified.of(self.key.decode(token, self.settings.issuer))
             except Exception:
                 return self._challenge(host, "invalid_token")
-            self.cache.put(token, claims)
+            self.cache.put(token, verified)
+        claims = verified.claims
         if claims["aud"] not in self.audiences[host]:
             return self._challenge(host, "invalid_token")
-        if await self.revocation.any_revoked(claims["jti"], claims.get("fam", "")):
+        if await self.revocation.is_revoked(verified):
             return self._challenge(host, "invalid_token")
         if not resource.allows(claims["sub"], claims.get("groups", ())):
             return self._challenge(host, "insufficient_scope", status=403)
