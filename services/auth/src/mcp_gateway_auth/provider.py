@@ -117,6 +117,10 @@ def check_client_metadata(client: OAuthClientInformationFull) -> None:
         raise refuse("jwks", "is not supported (no private_key_jwt here)")
 
 
+# The field of a client's record holding the SHA-256 of its registration access token.
+REGISTRATION_TOKEN_FIELD = "registration_access_token_sha256"  # noqa: S105 -- a field name
+
+
 def _document_host(client: OAuthClientInformationFull) -> str | None:
     """The host of a Client ID Metadata Document's URL (the sign-in page shows it beside the
     name the document claims); None for a registered client."""
@@ -142,18 +146,49 @@ class GatewayProvider:
         data = await self.store.get_client(client_id)
         return OAuthClientInformationFull.model_validate(data) if data else None
 
-    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+    @staticmethod
+    def check_registration(client_info: OAuthClientInformationFull) -> None:
+        """The gateway's rules for what a client registers (RFC 7591) or updates (RFC 7592)."""
         check_client_metadata(client_info)
         for uri in client_info.redirect_uris or []:
             check_redirect_uri(str(uri))
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "at least one redirect URI is required")
+
+    async def register_client(
+        self, client_info: OAuthClientInformationFull, registration_token_sha256: str | None = None
+    ) -> None:
+        """Check and keep a new client; with the SHA-256 of its registration access token
+        (RFC 7592), which is all the service keeps of that token."""
+        self.check_registration(client_info)
+        record = client_info.model_dump(mode="json", exclude_none=True)
+        if registration_token_sha256:
+            record[REGISTRATION_TOKEN_FIELD] = registration_token_sha256
         # Kept for client_unused_ttl until its first token exchange (_issue renews it then).
-        await self.store.put_client(
-            client_info.client_id,
-            client_info.model_dump(mode="json", exclude_none=True),
-            ttl=self.settings.client_unused_ttl,
-        )
+        await self.store.put_client(client_info.client_id, record, ttl=self.settings.client_unused_ttl)
+
+    async def client_record(self, client_id: str) -> dict[str, Any] | None:
+        """A registered client's record as kept (the registration access token's hash with
+        it); None for an unknown client and for every Client ID Metadata Document."""
+        if client_id.startswith("https://"):
+            return None
+        return await self.store.get_client(client_id)
+
+    async def update_client(
+        self, client_info: OAuthClientInformationFull, registration_token_sha256: str
+    ) -> bool:
+        """Replace a client's registration (RFC 7592 2.2), keeping its remaining lifetime;
+        False if it is gone meanwhile."""
+        self.check_registration(client_info)
+        record = client_info.model_dump(mode="json", exclude_none=True)
+        record[REGISTRATION_TOKEN_FIELD] = registration_token_sha256
+        return await self.store.replace_client(client_info.client_id, record)
+
+    async def delete_client(self, client_id: str) -> None:
+        """Forget a client and revoke every grant it holds (RFC 7592 2.3): its access tokens
+        fail /verify, its refresh tokens and codes no longer work."""
+        await self.store.delete_client(client_id)
+        await self.store.revoke_client(client_id)
 
     # -- authorization -------------------------------------------------------------------------
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:

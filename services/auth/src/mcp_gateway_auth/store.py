@@ -140,6 +140,15 @@ class Store:
     async def put_client(self, client_id: str, data: dict[str, Any], ttl: int | None = None) -> None:
         await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), ex=ttl)
 
+    async def replace_client(self, client_id: str, data: dict[str, Any]) -> bool:
+        """Overwrite an existing client's record, keeping its TTL; False if it is gone."""
+        return bool(
+            await self.redis.set(f"{PREFIX}client:{client_id}", json.dumps(data), xx=True, keepttl=True)
+        )
+
+    async def delete_client(self, client_id: str) -> bool:
+        return bool(await self.redis.delete(f"{PREFIX}client:{client_id}"))
+
     async def touch_client(self, client_id: str, ttl: int) -> None:
         await self.redis.expire(f"{PREFIX}client:{client_id}", ttl)
 
