@@ -23,6 +23,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .cimd import ClientMetadataResolver
 from .config import Settings, normalize_host
 from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
+from .introspection import AUTH_METHODS as INTROSPECTION_AUTH_METHODS
+from .introspection import Introspection
 from .keys import SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
@@ -70,6 +72,8 @@ class GatewayAuth:
             "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
             "client_id_metadata_document_supported": settings.client_metadata.enabled,
+            "introspection_endpoint": f"{settings.issuer}/introspect",
+            "introspection_endpoint_auth_methods_supported": INTROSPECTION_AUTH_METHODS,
         }
         # The service issues no ID tokens: MCP clients that look for OpenID discovery (the
         # MCP spec lets them try it after RFC 8414's path) get the same RFC 8414 document
@@ -78,6 +82,8 @@ class GatewayAuth:
         self.openid_metadata = self.as_metadata
         routes = [
             *oauth_routes(self.provider, issuer, registration, revocation),
+            # RFC 7662, for resource servers outside the gateway (server to server: no CORS).
+            Route("/introspect", Introspection(self.provider).handle, methods=["POST"]),
             # Discovery: public documents without credentials, which browser-based MCP
             # clients read from their own origin (CORS for any origin, preflights answered).
             _public("/.well-known/oauth-authorization-server", self.authorization_server),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,17 @@ class Resource:
         if not self.allowed_users and not self.allowed_groups:
             return True
         return user_id in self.allowed_users or any(group in self.allowed_groups for group in groups)
+
+
+@dataclass(frozen=True)
+class ResourceServer:
+    """A resource server outside the gateway that may introspect tokens (RFC 7662) issued
+    for its resources; only the SHA-256 of its secret is kept."""
+
+    client_id: str
+    client_secret_sha256: str = field(repr=False)
+    # Resource URLs (Resource.url) whose tokens it may see.
+    resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,8 @@ class Settings:
     github: GitHubSettings | None = None
     oidc: OidcSettings | None = None
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
+    # Resource servers outside the gateway that introspect tokens (POST /introspect).
+    resource_servers: tuple[ResourceServer, ...] = ()
 
     def resource_for_url(self, url: str | None) -> Resource | None:
         """The configured resource a `resource` indicator (RFC 8707) names, or None."""
@@ -278,6 +293,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     _check_user_id_namespaces(providers, users, github, oidc)
     return Settings(
         client_metadata=_client_metadata(data.get("client_metadata_documents", {})),
+        resource_servers=_resource_servers(data.get("resource_servers", []), resources),
         issuer=issuer,
         resources=resources,
         github=github,
@@ -330,6 +346,74 @@ def _check_user_id_namespaces(
                     f"auth config: the local user id {user.user_id!r} starts with '{name}.user_id_prefix' "
                     f"{prefix!r}: it could be a {name} user's"
                 )
+
+
+# A resource server's secret is looked up on every introspection, so it is kept as a
+# SHA-256, which is only safe for a long random secret: never a password a person chose.
+MIN_RESOURCE_SERVER_SECRET = 32
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _resource_servers(data: Any, resources: dict[str, Resource]) -> tuple[ResourceServer, ...]:
+    """`resource_servers`: a list of {client_id, client_secret or client_secret_sha256,
+    resources (resource URLs or hosts of `resources`)}."""
+    if not isinstance(data, list):
+        raise ConfigError("auth config: 'resource_servers' must be a list")
+    known = {"client_id", "client_secret", "client_secret_sha256", "resources"}
+    servers: list[ResourceServer] = []
+    for index, item in enumerate(data):
+        name = f"resource_servers[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"auth config: '{name}' must be a dict")
+        for key in item:
+            if key not in known:
+                raise ConfigError(f"auth config: '{name}.{key}' is not a known setting")
+        client_id = item.get("client_id")
+        if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 200:
+            raise ConfigError(
+                f"auth config: '{name}.client_id' is required (a string of at most 200 characters)"
+            )
+        if client_id.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"auth config: '{name}.client_id' must not be a URL (URLs are client metadata documents)"
+            )
+        if any(server.client_id == client_id for server in servers):
+            raise ConfigError(f"auth config: '{name}.client_id' {client_id!r} appears twice")
+        digest = item.get("client_secret_sha256")
+        secret = item.get("client_secret")
+        if digest:
+            if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
+                raise ConfigError(f"auth config: '{name}.client_secret_sha256' must be 64 hexadecimal digits")
+            digest = digest.lower()
+        elif isinstance(secret, str) and secret:
+            if len(secret) < MIN_RESOURCE_SERVER_SECRET:
+                raise ConfigError(
+                    f"auth config: '{name}.client_secret' must be at least {MIN_RESOURCE_SERVER_SECRET} "
+                    "characters (a random secret, e.g. `openssl rand -base64 32`)"
+                )
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        else:
+            raise ConfigError(
+                f"auth config: '{name}.client_secret' (or '{name}.client_secret_sha256') is required"
+            )
+        urls = item.get("resources")
+        if not isinstance(urls, list) or not urls or not all(isinstance(url, str) for url in urls):
+            raise ConfigError(
+                f"auth config: '{name}.resources' must be a non-empty list of resource URLs or hosts"
+            )
+        names: list[str] = []
+        for url in urls:
+            resource = resources.get(normalize_host(url)) or next(
+                (r for r in resources.values() if url.rstrip("/") in (r.url, f"https://{r.host}")), None
+            )
+            if resource is None:
+                raise ConfigError(
+                    f"auth config: '{name}.resources' entry {url!r} is not one of the resources "
+                    "(add the resource server's host to them)"
+                )
+            names.append(resource.url)
+        servers.append(ResourceServer(client_id.strip(), digest, tuple(dict.fromkeys(names))))
+    return tuple(servers)
 
 
 def _client_metadata(data: Any) -> ClientMetadataSettings:

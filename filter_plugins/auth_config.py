@@ -1,0 +1,82 @@
+"""Parts of the auth service's config.json that the auth role computes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: auth_resource_servers
+short_description: The resource servers of the auth service's configuration, secrets hashed
+description:
+  - Checks auth_resource_servers (resource servers outside the gateway that introspect
+    tokens) and replaces each C(client_secret) by its SHA-256 (C(client_secret_sha256)),
+    so that config.json holds no secret of theirs. A secret must be at least 32 characters
+    (a random one; a SHA-256 is no protection for a password a person chose).
+  - An entry may give C(client_secret_sha256) itself instead of the secret.
+  - A bad entry raises AnsibleFilterError naming the entry and the key.
+options:
+  _input:
+    description: A list of dicts with client_id, client_secret (or client_secret_sha256) and resources.
+    type: list
+    required: true
+"""
+
+EXAMPLES = r"""
+resource_servers: "{{ auth_resource_servers | auth_resource_servers }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The same entries with client_secret_sha256 instead of client_secret.
+  type: list
+"""
+
+MIN_SECRET = 32
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+KEYS = frozenset({"client_id", "client_secret", "client_secret_sha256", "resources"})
+
+
+def _fail(index: int, name: Any, key: str, message: str) -> AnsibleFilterError:
+    return AnsibleFilterError(f"auth_resource_servers: entry {index} ({name!r}): key '{key}': {message}")
+
+
+def auth_resource_servers(servers: Any) -> list[dict[str, Any]]:
+    if servers is None:
+        return []
+    if not isinstance(servers, list):
+        raise AnsibleFilterError(f"auth_resource_servers: must be a list, got {type(servers).__name__}")
+    result = []
+    for index, entry in enumerate(servers):
+        if not isinstance(entry, dict):
+            raise AnsibleFilterError(f"auth_resource_servers: entry {index} must be a dict")
+        name = entry.get("client_id")
+        for key in entry:
+            if key not in KEYS:
+                raise _fail(index, name, key, "is not a known key (client_id, client_secret, resources)")
+        if not isinstance(name, str) or not name:
+            raise _fail(index, name, "client_id", "is required")
+        secret, digest = entry.get("client_secret"), entry.get("client_secret_sha256")
+        if digest:
+            if not isinstance(digest, str) or not SHA256_HEX.match(digest):
+                raise _fail(index, name, "client_secret_sha256", "must be 64 hexadecimal digits")
+            digest = digest.lower()
+        elif isinstance(secret, str) and len(secret) >= MIN_SECRET:
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        else:
+            raise _fail(index, name, "client_secret", f"is required, at least {MIN_SECRET} random characters")
+        resources = entry.get("resources")
+        if not isinstance(resources, list) or not resources or not all(isinstance(r, str) for r in resources):
+            raise _fail(index, name, "resources", "must be a non-empty list of resource URLs or hosts")
+        result.append({"client_id": name, "client_secret_sha256": digest, "resources": list(resources)})
+    return result
+
+
+class FilterModule:
+    """Filters of the auth service's configuration."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"auth_resource_servers": auth_resource_servers}

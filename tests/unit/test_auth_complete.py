@@ -1,0 +1,86 @@
+"""The auth role's variables of issue 16 ("The auth service, complete"), rendered and read
+by the service's own parser; the new public routes."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from mcp_gateway_auth.config import settings_from_dict
+
+from .conftest import FILTER_PLUGINS, render_var
+
+_spec = importlib.util.spec_from_file_location("auth_config", FILTER_PLUGINS / "auth_config.py")
+auth_config = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(auth_config)
+
+SECRET = "a-random-resource-server-secret-0123456789"
+FETCH = {"host": "fetch.gateway.test"}
+
+
+def _config(**overrides):
+    config = render_var("auth", "auth_config", auth_redis_password="x", **overrides)
+    # What the role writes: to_nice_json of this dict.
+    return json.loads(json.dumps(config))
+
+
+def test_the_introspection_and_client_configuration_endpoints_are_routed():
+    labels = render_var("auth", "auth_labels", auth_redis_password="x", auth_resources=[FETCH])
+    rule = labels["traefik.http.routers.auth-oauth.rule"]
+    assert "PathPrefix(`/introspect`)" in rule
+    # /register covers RFC 7592's /register/<client_id>.
+    assert "PathPrefix(`/register`)" in rule
+
+
+def test_resource_servers_reach_the_service_with_their_secrets_hashed():
+    config = _config(
+        auth_resources=[FETCH],
+        auth_resource_servers=[
+            {"client_id": "billing", "client_secret": SECRET, "resources": ["fetch.gateway.test"]}
+        ],
+    )
+    assert config["resource_servers"] == [
+        {
+            "client_id": "billing",
+            "client_secret_sha256": hashlib.sha256(SECRET.encode()).hexdigest(),
+            "resources": ["fetch.gateway.test"],
+        }
+    ]
+    assert SECRET not in json.dumps(config)
+    (server,) = settings_from_dict(config).resource_servers
+    assert server.resources == ("https://fetch.gateway.test/mcp",)
+
+
+def test_no_resource_servers_by_default():
+    assert _config()["resource_servers"] == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"client_secret": SECRET, "resources": ["x"]}, "entry 0 (None): key 'client_id': is required"),
+        (
+            {"client_id": "rs", "client_secret": "short", "resources": ["x"]},
+            "key 'client_secret': is required",
+        ),
+        ({"client_id": "rs", "client_secret": SECRET, "resources": []}, "key 'resources'"),
+        ({"client_id": "rs", "client_secret_sha256": "xyz", "resources": ["x"]}, "64 hexadecimal digits"),
+        ({"client_id": "rs", "client_secret": SECRET, "resources": ["x"], "scope": "x"}, "key 'scope'"),
+    ],
+)
+def test_a_bad_resource_server_names_the_entry_and_key(entry, message):
+    with pytest.raises(AnsibleFilterError, match=r"^auth_resource_servers: ") as error:
+        auth_config.auth_resource_servers([entry])
+    assert message in str(error.value)
+
+
+def test_a_resource_server_may_be_given_by_the_hash_of_its_secret():
+    digest = hashlib.sha256(SECRET.encode()).hexdigest().upper()
+    (entry,) = auth_config.auth_resource_servers(
+        [{"client_id": "rs", "client_secret_sha256": digest, "resources": ["x"]}]
+    )
+    assert entry["client_secret_sha256"] == digest.lower()
