@@ -84,3 +84,15 @@ def test_a_resource_server_may_be_given_by_the_hash_of_its_secret():
         [{"client_id": "rs", "client_secret_sha256": digest, "resources": ["x"]}]
     )
     assert entry["client_secret_sha256"] == digest.lower()
+
+
+def test_the_consent_page_is_routed():
+    labels = render_var("auth", "auth_labels", auth_redis_password="x", auth_resources=[FETCH])
+    assert "PathPrefix(`/consent`)" in labels["traefik.http.routers.auth-oauth.rule"]
+
+
+def test_consent_settings_reach_the_service():
+    settings = settings_from_dict(_config())
+    assert (settings.consent, settings.consent_ttl) == ("always", 2592000)
+    settings = settings_from_dict(_config(auth_consent="upstream", auth_consent_ttl=3600))
+    assert (settings.consent, settings.consent_ttl) == ("upstream", 3600)

@@ -107,7 +107,9 @@ async def test_allowed_user_gets_a_code_and_a_token(flow, github, service, caplo
     assert upstream["code_challenge_method"] == "S256"
     assert len(upstream["state"]) >= 32
 
-    done = await flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": upstream["state"]})
+    )
     assert done.status_code == 302, done.text
     assert done.headers["location"].startswith(REDIRECT_URI)
     query = parse_qs(urlparse(done.headers["location"]).query)
@@ -140,7 +142,9 @@ async def test_allowed_user_gets_a_code_and_a_token(flow, github, service, caplo
 async def test_per_resource_allow_lists_still_apply(flow, github):
     # echo.gateway.test allows only the (local) user id "alice".
     client, verifier, upstream = await start(flow, resource=f"https://{ECHO}/mcp")
-    done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
     response = await flow.token(client["client_id"], code, verifier, resource=f"https://{ECHO}/mcp")
     assert response.status_code == 200, response.text
@@ -170,7 +174,9 @@ async def test_missing_or_unknown_state_is_refused(flow, github):
 
 async def test_a_state_is_used_once(flow, github):
     _, _, upstream = await start(flow)
-    first = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    first = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     assert first.status_code == 302
     again = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
     assert again.status_code == 400
@@ -189,7 +195,9 @@ async def test_a_callback_from_another_browser_is_refused(flow, github, service)
         assert "another browser" in refused.text
     assert github.requests == []
     # The attempt did not burn the sign-in of the browser that started it.
-    done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     assert done.status_code == 302
 
 

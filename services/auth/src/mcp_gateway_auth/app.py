@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
 from .config import Settings, normalize_host
+from .consent import Consent
 from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
 from .introspection import AUTH_METHODS as INTROSPECTION_AUTH_METHODS
 from .introspection import Introspection
@@ -55,8 +56,9 @@ class GatewayAuth:
             )
         self.verify = VerifyApp(settings, self.store, key)
         # github / oidc: /login/<provider> sends the browser upstream, /callback brings it back.
-        self.upstreams = create_upstreams(settings, self.provider)
-        self.sign_in = SignIn(settings, self.provider, self.upstreams)
+        self.consent = Consent(settings, self.provider)
+        self.upstreams = create_upstreams(settings, self.provider, self.consent)
+        self.sign_in = SignIn(settings, self.provider, self.upstreams, self.consent)
         issuer = AnyHttpUrl(settings.issuer)
         registration = ClientRegistrationOptions(
             enabled=True, valid_scopes=list(settings.scopes), default_scopes=list(settings.scopes)
@@ -95,6 +97,8 @@ class GatewayAuth:
             Route("/login", self.sign_in.submit, methods=["POST"]),
             Route("/login/{provider}", self.upstreams.start, methods=["GET"]),
             Route("/callback", self.upstreams.callback, methods=["GET"]),
+            Route("/consent", self.consent.show, methods=["GET"]),
+            Route("/consent", self.consent.submit, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
         ]
         app: Any = Starlette(routes=routes, lifespan=self.lifespan)

@@ -16,6 +16,9 @@ from urllib.parse import urlparse
 import httpx2
 
 IDENTITY_PROVIDERS = ("local", "github", "oidc")
+# When the consent page asks (consent.py): after every sign-in, after sign-ins at an
+# upstream identity provider only, or never.
+CONSENT_MODES = ("always", "upstream", "never")
 
 
 class ConfigError(ValueError):
@@ -167,6 +170,9 @@ class Settings:
     github: GitHubSettings | None = None
     oidc: OidcSettings | None = None
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
+    # The consent page (consent.py): when it asks, and how long an approval is remembered.
+    consent: str = "always"
+    consent_ttl: int = 30 * 24 * 3600
     # Resource servers outside the gateway that introspect tokens (POST /introspect).
     resource_servers: tuple[ResourceServer, ...] = ()
 
@@ -193,6 +199,7 @@ NUMBERS = {
     "verify_cache_size": 0,
     "max_body_bytes": 4096,
     "client_unused_ttl": 1,
+    "consent_ttl": 1,
 }
 
 
@@ -288,6 +295,11 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     for key in ("login_max_failures_per_address", "login_max_failures_per_user"):
         if numbers.get(key, getattr(Settings, key)) < pair_limit:
             raise ConfigError(f"auth config: '{key}' must be at least 'login_max_failures' ({pair_limit})")
+    consent = data.get("consent", Settings.consent)
+    if consent not in CONSENT_MODES or not isinstance(consent, str):
+        raise ConfigError(
+            f"auth config: 'consent' must be one of {', '.join(CONSENT_MODES)}, got {consent!r}"
+        )
     github = _github(data.get("github")) if "github" in providers else None
     oidc = _oidc(data.get("oidc")) if "oidc" in providers else None
     _check_user_id_namespaces(providers, users, github, oidc)
@@ -311,6 +323,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         scopes=tuple(data.get("scopes", ["mcp"])),
         cookie_secure=bool(data.get("cookie_secure", True)),
         trusted_proxies=_trusted_proxies(data.get("trusted_proxies", [])),
+        consent=consent,
         **numbers,
     )
 

@@ -271,6 +271,14 @@ class GatewayProvider:
         separator = "&" if urlparse(request["redirect_uri"]).query else "?"
         return f"{request['redirect_uri']}{separator}{urlencode(params)}"
 
+    def error_location(self, request: dict[str, Any], error: str, description: str) -> str:
+        """The client's redirect URI with an authorization error (RFC 6749 4.1.2.1, RFC 9207 iss)."""
+        params = {"error": error, "error_description": description, "iss": self.settings.issuer}
+        if request.get("state") is not None:
+            params["state"] = request["state"]
+        separator = "&" if urlparse(request["redirect_uri"]).query else "?"
+        return f"{request['redirect_uri']}{separator}{urlencode(params)}"
+
     async def load_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: str
     ) -> AuthorizationCode | None:

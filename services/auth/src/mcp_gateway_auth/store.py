@@ -23,6 +23,11 @@ Keys (all under the ``mcpgw:`` prefix):
                                  failed-login counters, for the login failure window
 - ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
                                  pending request, browser binding, PKCE verifier, nonce; single use, login TTL
+- ``consentreq:<id>``            a signed-in user's pending answer on the consent page (JSON): the
+                                 authorization request, the identity, CSRF token, browser binding; login TTL
+- ``approval:<h(user)>:<h(client_id)>:<h(resource)>``
+                                 a remembered "Allow" (JSON: who, which client and redirect URI,
+                                 which MCP server, scopes, when), consent TTL
 """
 
 from __future__ import annotations
@@ -178,6 +183,47 @@ class Store:
     async def take_upstream_state(self, state: str) -> dict[str, Any] | None:
         """Single use: the first callback with this state wins."""
         return await self._take(f"upstream:{token_hash(state)}")
+
+    # -- the consent page ----------------------------------------------------------------------
+    async def put_consent_request(self, request_id: str, data: dict[str, Any], ttl: int) -> None:
+        await self.redis.set(f"{PREFIX}consentreq:{request_id}", json.dumps(data), ex=ttl)
+
+    async def get_consent_request(self, request_id: str) -> dict[str, Any] | None:
+        return await self._get(f"consentreq:{request_id}")
+
+    async def take_consent_request(self, request_id: str) -> dict[str, Any] | None:
+        """Single use: the first answer wins."""
+        return await self._take(f"consentreq:{request_id}")
+
+    @staticmethod
+    def _approval_key(subject: str, client_id: str, resource: str) -> str:
+        return f"approval:{short_hash(subject)}:{short_hash(client_id)}:{short_hash(resource)}"
+
+    async def put_approval(self, data: dict[str, Any], ttl: int) -> None:
+        key = self._approval_key(data["subject"], data["client_id"], data["resource"])
+        await self.redis.set(PREFIX + key, json.dumps(data), ex=ttl)
+
+    async def get_approval(self, subject: str, client_id: str, resource: str) -> dict[str, Any] | None:
+        return await self._get(self._approval_key(subject, client_id, resource))
+
+    def _approval_pattern(self, subject: str | None, client_id: str | None, resource: str | None) -> str:
+        parts = [short_hash(value) if value is not None else "*" for value in (subject, client_id, resource)]
+        return f"{PREFIX}approval:{':'.join(parts)}"
+
+    async def list_approvals(
+        self, subject: str | None = None, client_id: str | None = None, resource: str | None = None
+    ) -> list[dict[str, Any]]:
+        pattern = self._approval_pattern(subject, client_id, resource)
+        keys = [key async for key in self.redis.scan_iter(match=pattern, count=500)]
+        values = await self.redis.mget(keys) if keys else []
+        return [json.loads(value) for value in values if value]
+
+    async def delete_approvals(
+        self, subject: str | None = None, client_id: str | None = None, resource: str | None = None
+    ) -> int:
+        pattern = self._approval_pattern(subject, client_id, resource)
+        keys = [key async for key in self.redis.scan_iter(match=pattern, count=500)]
+        return int(await self.redis.delete(*keys)) if keys else 0
 
     # -- authorization codes -------------------------------------------------------------
     async def put_code(self, code: str, data: dict[str, Any], ttl: int) -> None:

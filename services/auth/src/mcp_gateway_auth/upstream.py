@@ -13,7 +13,8 @@ provider instead of showing a form:
    identified (GitHub: GET /user; OpenID: the ID token, checked with joserfc, plus
    userinfo when a claim is missing) and checked against the allow-lists; then
    provider.complete_authorization issues our code with the identity (subject, name,
-   groups) and the browser goes back to the MCP client.
+   groups) and the browser goes back to the MCP client, or first to the consent page
+   (consent.py).
 
 Every failure ends on a small HTML page (4xx; 502 when the upstream cannot be reached).
 Logs name the user and the reason, never a code, token, secret or response body.
@@ -42,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from . import pages
 from .config import GitHubSettings, OidcSettings, Settings, client_tls
+from .consent import Consent
 from .provider import GatewayProvider
 
 log = logging.getLogger("mcp_gateway_auth.upstream")
@@ -122,11 +124,13 @@ class UpstreamLogin:
         settings: Settings,
         provider: GatewayProvider,
         *,
+        consent: Consent,
         ca_file: str | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.provider = provider
+        self.consent = consent
         self.store = provider.store
         self.redirect_uri = f"{settings.issuer}/callback"
         # Tests inject an httpx2.MockTransport here; production uses the network.
@@ -225,10 +229,11 @@ class UpstreamLogin:
             return self.error_page(400, "This sign-in request has expired or was already used.", "Expired")
         user_id = self.user_id_prefix + identity.subject
         log.info("login", extra={"provider": self.name, "user": user_id, "client_id": pending["client_id"]})
-        location = await self.provider.complete_authorization(
-            pending, user_id, identity.name, groups=identity.groups
+        # Back to the client with a code, or to the consent page first (the confused deputy:
+        # the provider may have let the browser through without asking anybody anything).
+        return await self.consent.after_sign_in(
+            pending, user_id, identity.name, identity.groups, via=self.name
         )
-        return RedirectResponse(location, status_code=302, headers=REDIRECT_HEADERS)
 
     def _unreachable(self, error: httpx2.HTTPError) -> HTMLResponse:
         host = None
@@ -639,11 +644,13 @@ def _groups(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def create_upstreams(settings: Settings, provider: GatewayProvider, **kwargs: Any) -> Upstreams:
+def create_upstreams(
+    settings: Settings, provider: GatewayProvider, consent: Consent, **kwargs: Any
+) -> Upstreams:
     """The upstream logins of the configured identity providers, in their configured order."""
     kinds: dict[str, type[UpstreamLogin]] = {"github": GitHubLogin, "oidc": OidcLogin}
     logins = {
-        name: kinds[name](settings, provider, **kwargs)
+        name: kinds[name](settings, provider, consent=consent, **kwargs)
         for name in settings.identity_providers
         if name in kinds
     }
