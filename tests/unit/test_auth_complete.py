@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 
 from mcp_gateway_auth.config import settings_from_dict
 
-from .conftest import FILTER_PLUGINS, render_var
+from .conftest import FILTER_PLUGINS, ROOT, render_var
 
 _spec = importlib.util.spec_from_file_location("auth_config", FILTER_PLUGINS / "auth_config.py")
 auth_config = importlib.util.module_from_spec(_spec)
@@ -96,3 +96,23 @@ def test_consent_settings_reach_the_service():
     assert (settings.consent, settings.consent_ttl) == ("always", 2592000)
     settings = settings_from_dict(_config(auth_consent="upstream", auth_consent_ttl=3600))
     assert (settings.consent, settings.consent_ttl) == ("upstream", 3600)
+
+
+KEYS_DIR = "/var/lib/mcp-gateway-auth/signing-keys"
+
+
+def test_rotated_signing_keys_live_on_a_volume_the_role_keeps():
+    """`keys rotate` writes into the container; a re-run of site.yml (or a new container)
+    must not undo it: a named volume, which Compose keeps, over the image's directory."""
+    assert _config()["signing_keys_dir"] == KEYS_DIR
+    assert _config()["signing_key_file"] == "/run/secrets/signing-key.pem"
+    compose = render_var("auth", "auth_compose", auth_redis_password="x")
+    assert f"signing-keys:{KEYS_DIR}" in compose["services"]["auth"]["volumes"]
+    assert "signing-keys" in compose["volumes"]
+    assert compose["services"]["auth"]["read_only"] is True
+
+
+def test_the_image_gives_the_key_directory_to_the_service_user():
+    """A new named volume starts as a copy of the image's directory, owner and mode included."""
+    dockerfile = (ROOT / "services" / "auth" / "Dockerfile").read_text()
+    assert f"install -d -o 10001 -g 10001 -m 0700 {KEYS_DIR}" in dockerfile

@@ -26,7 +26,7 @@ from .consent import Consent
 from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
 from .introspection import AUTH_METHODS as INTROSPECTION_AUTH_METHODS
 from .introspection import Introspection
-from .keys import SigningKey
+from .keys import KeyRing, SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
 from .store import Store
@@ -42,19 +42,19 @@ METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
 class GatewayAuth:
     """The whole service; an ASGI callable."""
 
-    def __init__(self, settings: Settings, redis: Redis, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, redis: Redis, key: SigningKey | KeyRing) -> None:
         self.settings = settings
         self.redis = redis
-        self.key = key
+        self.key = key if isinstance(key, KeyRing) else KeyRing.of(key)
         self.store = Store(
             redis, refresh_ttl=settings.refresh_token_ttl, access_ttl=settings.access_token_ttl
         )
-        self.provider = GatewayProvider(settings, self.store, key)
+        self.provider = GatewayProvider(settings, self.store, self.key)
         if settings.client_metadata.enabled:
             self.provider.client_documents = ClientMetadataResolver(
                 settings.client_metadata, self.store, settings.scopes
             )
-        self.verify = VerifyApp(settings, self.store, key)
+        self.verify = VerifyApp(settings, self.store, self.key)
         # github / oidc: /login/<provider> sends the browser upstream, /callback brings it back.
         self.consent = Consent(settings, self.provider)
         self.upstreams = create_upstreams(settings, self.provider, self.consent)
@@ -168,7 +168,7 @@ def _public(path: str, handler: Any) -> Route:
 
 
 def create_app(settings: Settings) -> GatewayAuth:
-    key = SigningKey.from_file(settings.signing_key_file)
+    key = KeyRing(settings.signing_key_file, settings.signing_keys_dir)
     # Timeouts: a Redis that stops answering fails /verify closed (503) instead of hanging.
     redis = Redis.from_url(
         settings.redis_url,

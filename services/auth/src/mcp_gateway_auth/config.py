@@ -137,6 +137,8 @@ class Settings:
     resources: dict[str, Resource]
     signing_key_file: Path
     redis_url: str
+    # Rotated signing keys and their state (keys.py); None: the key file alone, no rotation.
+    signing_keys_dir: Path | None = None
     redis_password: str | None = None
     # Offered on the sign-in page in this order: local (the form), github, oidc (a button
     # each). With one upstream provider and no local, /login goes straight to it.
@@ -233,6 +235,15 @@ def _trusted_proxies(value: Any) -> tuple[str, ...]:
     return tuple(proxies)
 
 
+def _optional_path(data: dict[str, Any], key: str) -> Path | None:
+    value = data.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"auth config: '{key}' must be a path (a string)")
+    return Path(value)
+
+
 def _require(data: dict[str, Any], key: str, kind: type) -> Any:
     if key not in data:
         raise ConfigError(f"auth config: '{key}' is required")
@@ -311,6 +322,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         github=github,
         oidc=oidc,
         signing_key_file=Path(_require(data, "signing_key_file", str)),
+        signing_keys_dir=_optional_path(data, "signing_keys_dir"),
         redis_url=_require(data, "redis_url", str),
         redis_password=password,
         identity_providers=tuple(providers),

@@ -74,7 +74,7 @@ class Consent:
             and set(pending["scopes"]) <= set(approval.get("scopes", []))
         )
 
-    # -- after a successful sign-in (login.py, upstream.py) ------------------------------------------
+    # -- after a successful sign-in (login.py, upstream.py) ---------------------------------------
     async def after_sign_in(
         self, pending: dict[str, Any], user_id: str, name: str, groups: Sequence[str], via: str
     ) -> Response:
@@ -114,7 +114,7 @@ class Consent:
         )
         return response
 
-    # -- pages -------------------------------------------------------------------------------------------
+    # -- pages ------------------------------------------------------------------------------------
     def _message(self, status: int, title: str, text: str) -> HTMLResponse:
         return pages.message(self.settings.gateway_name, status, title, text)
 
@@ -141,7 +141,7 @@ class Consent:
             return False
         return csrf is None or hmac.compare_digest(csrf.encode(), record["csrf"].encode())
 
-    # -- GET /consent --------------------------------------------------------------------------------------
+    # -- GET /consent -----------------------------------------------------------------------------
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
         record = await self.store.get_consent_request(request_id)
@@ -174,7 +174,7 @@ class Consent:
             self.settings.gateway_name, "Allow access?", "\n".join(body), form_action=[target.source]
         )
 
-    # -- POST /consent -------------------------------------------------------------------------------------
+    # -- POST /consent ----------------------------------------------------------------------------
     async def submit(self, request: Request) -> Response:
         form = await request.form()
         request_id = str(form.get("request", ""))

@@ -72,7 +72,7 @@ class Introspection:
             server.client_id: server for server in self.settings.resource_servers
         }
 
-    # -- POST /introspect -----------------------------------------------------------------------
+    # -- POST /introspect -------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         form = await request.form()
         caller = await self._caller(request, form)
@@ -122,7 +122,7 @@ class Introspection:
             return None
         return Caller(client_id)
 
-    # -- what each kind of token tells --------------------------------------------------------------
+    # -- what each kind of token tells ------------------------------------------------------------
     async def _access_token(self, token: str, caller: Caller) -> dict[str, Any] | None:
         """The answer for an access token; INACTIVE for one of ours the caller may not see or
         that is revoked; None when it is no access token of ours at all."""

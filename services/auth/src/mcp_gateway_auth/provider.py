@@ -29,7 +29,7 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from .config import Settings
-from .keys import SigningKey
+from .keys import KeyRing
 from .store import Store
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -130,7 +130,7 @@ def _document_host(client: OAuthClientInformationFull) -> str | None:
 class GatewayProvider:
     """OAuthAuthorizationServerProvider for the gateway (local login; upstream IdPs plug in here)."""
 
-    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, store: Store, key: KeyRing) -> None:
         self.settings = settings
         self.store = store
         self.key = key

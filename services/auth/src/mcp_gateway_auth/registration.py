@@ -106,7 +106,7 @@ class ClientRegistration:
             return answer
         return checked.client
 
-    # -- POST /register (RFC 7591, with RFC 7592's additions) ----------------------------------
+    # -- POST /register (RFC 7591, with RFC 7592's additions) -------------------------------------
     async def register(self, request: Request) -> Response:
         checked = await self._check(request, await request.body())
         if isinstance(checked, Response):
@@ -119,7 +119,7 @@ class ClientRegistration:
         log.info("client registered", extra={"client_id": checked.client_id})
         return self._answer(checked, token, status=201)
 
-    # -- the registration access token ----------------------------------------------------------
+    # -- the registration access token ------------------------------------------------------------
     def _challenge(self, error: str | None = None) -> JSONResponse:
         value = f'Bearer realm="{self.issuer}"'
         body = {"error": "invalid_request", "error_description": "a registration access token is required"}
@@ -142,7 +142,7 @@ class ClientRegistration:
             return self._challenge("invalid_token")
         return record, token
 
-    # -- GET /register/<client_id> (RFC 7592 2.1) ---------------------------------------------------
+    # -- GET /register/<client_id> (RFC 7592 2.1) -------------------------------------------------
     async def read(self, request: Request) -> Response:
         authorized = await self._authorized(request)
         if isinstance(authorized, Response):
@@ -150,7 +150,7 @@ class ClientRegistration:
         record, token = authorized
         return self._answer(OAuthClientInformationFull.model_validate(record), token)
 
-    # -- PUT /register/<client_id> (RFC 7592 2.2) ---------------------------------------------------
+    # -- PUT /register/<client_id> (RFC 7592 2.2) -------------------------------------------------
     async def update(self, request: Request) -> Response:
         authorized = await self._authorized(request)
         if isinstance(authorized, Response):
@@ -222,7 +222,7 @@ class ClientRegistration:
             )
         return None
 
-    # -- DELETE /register/<client_id> (RFC 7592 2.3) ------------------------------------------------
+    # -- DELETE /register/<client_id> (RFC 7592 2.3) ----------------------------------------------
     async def delete(self, request: Request) -> Response:
         authorized = await self._authorized(request)
         if isinstance(authorized, Response):

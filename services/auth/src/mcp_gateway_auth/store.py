@@ -160,6 +160,9 @@ class Store:
     async def get_client_document(self, url: str) -> dict[str, Any] | None:
         return await self._get(f"cimd:{token_hash(url)}")
 
+    async def delete_client_document(self, url: str) -> None:
+        await self.redis.delete(f"{PREFIX}cimd:{token_hash(url)}")
+
     async def put_client_document(self, url: str, data: dict[str, Any], ttl: int) -> None:
         await self.redis.set(f"{PREFIX}cimd:{token_hash(url)}", json.dumps(data), ex=ttl)
 

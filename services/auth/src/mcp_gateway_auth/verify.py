@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 from redis.asyncio import Redis
 
 from .config import Settings, normalize_host
-from .keys import SigningKey
+from .keys import KeyRing
 from .store import Store, revocation_keys, revoked_by
 
 log = logging.getLogger("mcp_gateway_auth.verify")
@@ -129,11 +129,12 @@ class RevocationBatch:
 
 
 class VerifyApp:
-    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, store: Store, key: KeyRing) -> None:
         self.settings = settings
         self.store = store
         self.key = key
         self.cache = VerifiedTokenCache(settings.verify_cache_size)
+        self.key_removals = key.removals
         self.revocation = RevocationBatch(store.redis)
         headers = settings.verify_headers
         self.h_user_id = headers["user_id"].lower().encode()
@@ -202,6 +203,12 @@ class VerifyApp:
             return self._challenge(host, None)
         token = authorization[7:].strip().decode("latin-1")
         now = time.time()
+        # A key rotation reaches this process within seconds (keys.KeyRing); a retired key's
+        # tokens must not outlive it in the cache.
+        self.key.refresh()
+        if self.key.removals != self.key_removals:
+            self.key_removals = self.key.removals
+            self.cache.clear()
         verified = self.cache.get(token, now)
         if verified is None:
             try:
