@@ -8,11 +8,12 @@ import importlib.util
 import json
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from mcp_gateway_auth.config import settings_from_dict
 
-from .conftest import FILTER_PLUGINS, ROOT, render_var
+from .conftest import FILTER_PLUGINS, ROLES, ROOT, render_var
 
 _spec = importlib.util.spec_from_file_location("auth_config", FILTER_PLUGINS / "auth_config.py")
 auth_config = importlib.util.module_from_spec(_spec)
@@ -116,3 +117,35 @@ def test_the_image_gives_the_key_directory_to_the_service_user():
     """A new named volume starts as a copy of the image's directory, owner and mode included."""
     dockerfile = (ROOT / "services" / "auth" / "Dockerfile").read_text()
     assert f"install -d -o 10001 -g 10001 -m 0700 {KEYS_DIR}" in dockerfile
+
+
+GITHUB = {
+    "auth_identity_providers": ["github"],
+    "auth_github_client_id": "Iv1.abc",
+    "auth_github_client_secret": "s3cret",
+}
+
+
+def test_github_organisations_reach_the_service():
+    settings = settings_from_dict(_config(**GITHUB, auth_github_allowed_orgs=["Octo-Org"]))
+    assert settings.github.allowed_orgs == ("octo-org",)
+    assert settings.github.allowed_users == ()
+
+
+def _github_check(**overrides) -> list[str]:
+    """The conditions of the role's github check that fail with these variables."""
+    tasks = yaml.safe_load((ROLES / "auth" / "tasks" / "main.yml").read_text())
+    check = next(
+        task for task in tasks if task["name"] == "Check the settings of the github identity provider"
+    )
+    conditions = check["ansible.builtin.assert"]["that"]
+    variables = {**GITHUB, **overrides}
+    return [
+        c for c in conditions if not render_var("auth", f"({c}) | bool", auth_redis_password="x", **variables)
+    ]
+
+
+def test_the_role_takes_github_organisations_instead_of_users():
+    assert _github_check(auth_github_allowed_orgs=["octo-org"]) == []
+    assert _github_check(auth_github_allowed_users=["octocat"]) == []
+    assert _github_check() == ["(auth_github_allowed_users + auth_github_allowed_orgs) | length > 0"]

@@ -294,7 +294,7 @@ async def test_github_sign_ins_ask_for_consent(make_flow):
     back = await sign_in_with_github(flow)
     assert asks_for_consent(back), back.text
     page = await flow.http.get(back.headers["location"])
-    assert "You are signed in as <strong>The Octocat</strong> (github:octocat)." in page.text
+    assert "You are signed in as <strong>octocat</strong> (github:583231)." in page.text
     done = await flow.consent(back)
     assert done.headers["location"].startswith(REDIRECT_URI + "?code=")
 

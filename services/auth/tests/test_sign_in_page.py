@@ -226,7 +226,7 @@ async def test_upstream_user_ids_carry_their_prefix(both_flow, both):
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
     tokens = (await both_flow.token(client["client_id"], code, verifier)).json()
     claims = both.key.decode(tokens["access_token"], ISSUER)
-    assert claims["sub"] == "github:octocat"
+    assert claims["sub"] == "github:583231"
 
 
 def _request_id(authorize: httpx2.Response) -> str:

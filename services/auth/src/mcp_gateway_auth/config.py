@@ -92,12 +92,16 @@ class ClientMetadataSettings:
 
 @dataclass(frozen=True)
 class GitHubSettings:
-    """The `github` identity provider (upstream.py): a GitHub OAuth app and the logins allowed in."""
+    """The `github` identity provider (upstream.py): a GitHub OAuth app, and the logins and
+    organisations allowed in. The user id is GitHub's numeric id (a login can be renamed,
+    then taken by somebody else); the login is the name."""
 
     client_id: str
     client_secret: str = field(repr=False)
-    # GitHub logins, lower case (GitHub compares logins case-insensitively).
+    # GitHub logins, lower case (GitHub compares logins case-insensitively), checked at sign-in.
     allowed_users: tuple[str, ...] = ()
+    # Organisations (lower case) whose active members may sign in; asks for the read:org scope.
+    allowed_orgs: tuple[str, ...] = ()
     # github.com, or a GitHub Enterprise Server (https://ghe.example.com, https://ghe.example.com/api/v3).
     url: str = "https://github.com"
     api_url: str = "https://api.github.com"
@@ -541,13 +545,19 @@ def _ca_file(data: dict[str, Any], name: str) -> str | None:
     return path
 
 
+# A GitHub organisation's login: letters, digits and single hyphens, at most 39 characters.
+_GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
 def _github(data: Any) -> GitHubSettings:
-    """`github`: client_id, client_secret(_file), allowed_users, url, api_url, ca_file, user_id_prefix."""
+    """`github`: client_id, client_secret(_file), allowed_users, allowed_orgs, url, api_url,
+    ca_file, user_id_prefix."""
     known = {
         "client_id",
         "client_secret",
         "client_secret_file",
         "allowed_users",
+        "allowed_orgs",
         "url",
         "api_url",
         "ca_file",
@@ -555,13 +565,24 @@ def _github(data: Any) -> GitHubSettings:
     }
     data = _section(data, "github", known)
     allowed = _texts(data, "github", "allowed_users")
-    if not allowed:
+    orgs = data.get("allowed_orgs") or []
+    if not isinstance(orgs, list):
+        raise ConfigError("auth config: 'github.allowed_orgs' must be a list of organisation logins")
+    for org in orgs:
+        if not isinstance(org, str) or not _GITHUB_LOGIN.match(org):
+            raise ConfigError(
+                f"auth config: 'github.allowed_orgs' entry {org!r} is not a GitHub organisation login"
+            )
+    if not allowed and not orgs:
         # Never "every GitHub user": there are a hundred million of them.
-        raise ConfigError("auth config: 'github.allowed_users' must not be empty")
+        raise ConfigError(
+            "auth config: 'github.allowed_users' and 'github.allowed_orgs' must not both be empty"
+        )
     return GitHubSettings(
         client_id=_text(data, "github", "client_id"),
         client_secret=_secret(data, "github"),
         allowed_users=tuple(login.lower() for login in allowed),
+        allowed_orgs=tuple(dict.fromkeys(org.lower() for org in orgs)),
         url=_upstream_url(data, "github", "url", GitHubSettings.url),
         api_url=_upstream_url(data, "github", "api_url", GitHubSettings.api_url),
         ca_file=_ca_file(data, "github"),

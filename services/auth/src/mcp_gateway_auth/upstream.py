@@ -228,7 +228,15 @@ class UpstreamLogin:
         if pending is None:
             return self.error_page(400, "This sign-in request has expired or was already used.", "Expired")
         user_id = self.user_id_prefix + identity.subject
-        log.info("login", extra={"provider": self.name, "user": user_id, "client_id": pending["client_id"]})
+        log.info(
+            "login",
+            extra={
+                "provider": self.name,
+                "user": user_id,
+                "user_name": identity.name,
+                "client_id": pending["client_id"],
+            },
+        )
         # Back to the client with a code, or to the consent page first (the confused deputy:
         # the provider may have let the browser through without asking anybody anything).
         return await self.consent.after_sign_in(
@@ -285,8 +293,12 @@ class Upstreams:
 
 # -- GitHub -------------------------------------------------------------------------------------
 class GitHubLogin(UpstreamLogin):
-    """A GitHub OAuth app. The user id is the GitHub login in lower case (logins are
-    case-insensitive); the name is the profile name, or the login."""
+    """A GitHub OAuth app. The user id is GitHub's numeric user id (stable: a login can be
+    renamed and then taken by somebody else); the name is the login. A user may sign in when
+    their login is in allowed_users (case-insensitive) or they are an active member of one of
+    allowed_orgs, asked with their own token (`read:org`, requested only then); the allowed
+    organisations they are active members of become their groups, with the provider's user
+    id prefix (`github:acme`), for the resources' allowed_groups."""
 
     name = "github"
     label = "GitHub"
@@ -307,9 +319,12 @@ class GitHubLogin(UpstreamLogin):
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
-            # The public profile (login, id, name) needs no scope.
             "allow_signup": "false",
         }
+        if self.github.allowed_orgs:
+            # Organisation memberships, private ones included. The public profile (login,
+            # id) alone needs no scope.
+            params["scope"] = "read:org"
         return f"{self.github.url}/login/oauth/authorize?{urlencode(params)}"
 
     async def identify(self, code: str, verifier: str, nonce: str, query: dict[str, str]) -> Identity:
@@ -343,32 +358,57 @@ class GitHubLogin(UpstreamLogin):
                     status=response.status_code,
                     error=_short(body.get("error")),
                 )
-            response = await http.get(
-                f"{self.github.api_url}/user",
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept": "application/vnd.github+json",
-                    "X-GitHub-Api-Version": "2022-11-28",
-                },
-            )
+            api = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+            }
+            response = await http.get(f"{self.github.api_url}/user", headers=api)
             if response.status_code != 200:
                 raise UpstreamError(
                     502, "GitHub did not tell who you are.", "GET /user failed", status=response.status_code
                 )
             user = _json(response, "GET /user")
-        login = user.get("login")
-        if not isinstance(login, str) or not login:
-            raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no login")
-        if login.lower() not in self.github.allowed_users:
+            login, github_id = user.get("login"), user.get("id")
+            if not isinstance(login, str) or not login:
+                raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no login")
+            if not isinstance(github_id, int) or isinstance(github_id, bool):
+                raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no numeric id")
+            orgs = [
+                org for org in self.github.allowed_orgs if await self._active_member(http, api, org, login)
+            ]
+        if login.lower() not in self.github.allowed_users and not orgs:
             raise UpstreamError(
                 403,
                 f"The GitHub account {login} may not use this gateway.",
                 "user not allowed",
                 user=login,
-                github_id=user.get("id"),
+                github_id=github_id,
             )
-        name = user.get("name")
-        return Identity(subject=login.lower(), name=name if isinstance(name, str) and name else login)
+        groups = tuple(self.github.user_id_prefix + org for org in orgs)
+        return Identity(subject=str(github_id), name=login, groups=groups)
+
+    async def _active_member(
+        self, http: httpx2.AsyncClient, api: dict[str, str], org: str, login: str
+    ) -> bool:
+        """Whether the signed-in user is an active member of `org` (an invitation is not)."""
+        response = await http.get(f"{self.github.api_url}/user/memberships/orgs/{quote(org)}", headers=api)
+        if response.status_code == 200:
+            return _json(response, "GET /user/memberships").get("state") == "active"
+        if response.status_code in (403, 404):
+            # 404: no membership (or no such organisation); 403: the organisation restricts
+            # OAuth apps (an owner must approve the gateway's app), or the scope is missing.
+            log.info(
+                "org membership not visible",
+                extra={"provider": self.name, "user": login, "org": org, "status": response.status_code},
+            )
+            return False
+        raise UpstreamError(
+            502,
+            "GitHub is not available. Try again later.",
+            "GET /user/memberships failed",
+            status=response.status_code,
+        )
 
 
 # -- OpenID Connect -----------------------------------------------------------------------------
