@@ -57,16 +57,22 @@ class SignInFailed(Exception):
 
 
 async def allow_access(
-    page: Page, gateway_name: str, client_name: str, screenshot: str | None = None
+    page: Page, gateway_name: str, client_name: str, screenshot: str | None = None, keyboard: bool = False
 ) -> None:
     """The gateway's consent page after signing in (a client this person has not allowed
-    before): check what it says, optionally save a screenshot there, click Allow."""
+    before): check what it says, optionally save a screenshot there, and Allow - with a
+    click, or with the keyboard (Tab reaches Allow first, Enter presses it)."""
     await expect(page).to_have_title(f"Allow access? - {gateway_name}")
     await expect(page.locator("main")).to_contain_text(f"{client_name} asks to use an MCP server as you.")
     await expect(page.get_by_role("button", name="Deny")).to_be_visible()
     if screenshot:
         await page.screenshot(path=screenshot, full_page=True)
-    await page.get_by_role("button", name="Allow").click()
+    if keyboard:
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent") == "Allow"
+        await page.keyboard.press("Enter")
+    else:
+        await page.get_by_role("button", name="Allow").click()
 
 
 def trust_store(home: Path, ca_file: str) -> None:

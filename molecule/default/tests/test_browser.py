@@ -90,7 +90,9 @@ def test_local_sign_in_with_the_keyboard(gateway):
         await page.keyboard.type("alice-password")
         await page.keyboard.press("Enter")
         # A newly registered client: the gateway asks alice first.
-        await allow_access(page, GATEWAY_NAME, "Browser test client", str(ARTIFACTS / "08-consent.png"))
+        await allow_access(
+            page, GATEWAY_NAME, "Browser test client", str(ARTIFACTS / "08-consent.png"), keyboard=True
+        )
         await page.wait_for_url(f"http://127.0.0.1:{client.loopback_port}/callback?**")
         await expect(page.get_by_role("heading")).to_have_text("Signed in")
         await screenshot(page, "02-back-in-the-client")

@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 
 from .config import ConfigError, Settings, load_settings
 from .keys import KeyRing, KeyRotationError
+from .pages import redirect_target
 from .store import PREFIX, Store
 
 
@@ -110,8 +111,6 @@ def render(output: Output, as_json: bool) -> str:
 
 # -- clients -------------------------------------------------------------------------------------
 def _redirect_hosts(record: dict[str, Any]) -> list[str]:
-    from .pages import redirect_target
-
     return sorted({redirect_target(uri).source for uri in record.get("redirect_uris", [])})
 
 
