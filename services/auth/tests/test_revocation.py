@@ -1,13 +1,16 @@
 """Revoking many grants at once: every grant of a client, of a user, or signed in before a
-time. /verify checks them in the same single Redis command as a token's own revocation;
-refresh tokens of those grants stop refreshing; grants signed in afterwards work.
+time. Their access tokens fail /verify at once, which still sends its one Redis command
+(EXISTS of the token's jti and family: the revocation revokes each family it finds);
+their refresh tokens and codes stop; grants signed in afterwards work.
 
 (The ways in are RFC 7592's DELETE and the operator's commands, tested in their own files;
-here the store's three markers are set directly.)
+here the store's revocations are called directly.)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 
 import anyio
@@ -102,15 +105,67 @@ async def command_counts(redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
 
 
-async def test_verify_still_sends_one_redis_command(flow: Flow, service):
-    """The markers are read in the same command as the token's own revocation."""
+async def test_verify_still_sends_one_exists_of_two_keys(flow: Flow, service, monkeypatch):
+    """The hot path is as before: one EXISTS of the token's jti and family (an MGET of the
+    client, user and time markers too cost /verify a third of its throughput)."""
     _, tokens = await flow.tokens_for()
+    sent: list[tuple] = []
+    pipeline = service.redis.pipeline
+
+    def recording_pipeline(*args, **kwargs):
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def recorded(*a, **k):
+            sent.extend(command[0] for command in pipe.command_stack)
+            return await execute(*a, **k)
+
+        pipe.execute = recorded
+        return pipe
+
+    monkeypatch.setattr(service.redis, "pipeline", recording_pipeline)
     before = await command_counts(service.redis)
     assert (await flow.verify(tokens["access_token"])).status_code == 200
     after = await command_counts(service.redis)
-    sent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-    sent.pop("info", None)
-    assert sent == {"mget": 1}
+    counted = {
+        name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)
+    }
+    counted.pop("info", None)
+    assert counted == {"exists": 1}
+    ((command, *keys),) = sent
+    assert command == "EXISTS"
+    assert [key.rsplit(":", 2)[1] for key in keys] == ["jti", "fam"]
+
+
+async def test_a_grant_made_while_its_client_is_revoked_is_revoked_too(flow: Flow, service, monkeypatch):
+    """The race: a code exchange that passed its checks before the revocation and writes its
+    grant after the revocation looked for grants. The grant is checked again once written."""
+    client, code, verifier = await flow.code_for()
+    exchange = service.provider.exchange_authorization_code
+
+    async def revoked_in_between(*args):
+        await service.store.revoke_client(client["client_id"])
+        return await exchange(*args)
+
+    monkeypatch.setattr(service.provider, "exchange_authorization_code", revoked_in_between)
+    response = await flow.token(client["client_id"], code, verifier)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert await service.store.list_grants() == []
+
+
+async def test_a_grant_from_before_the_upgrade_stops_refreshing(flow: Flow, service):
+    """Grants issued before revocation by client, user or time existed have no sign-in time
+    (and no index): their refresh tokens stop at once; their access tokens, which /verify
+    cannot tie to the client, end with their lifetime (access_token_ttl)."""
+    client, tokens = await flow.tokens_for()
+    key = f"mcpgw:rt:{hashlib.sha256(tokens['refresh_token'].encode()).hexdigest()}"
+    data = json.loads(await service.redis.get(key))
+    del data["auth_time"]
+    await service.redis.set(key, json.dumps(data), keepttl=True)
+    await service.redis.delete(*[k async for k in service.redis.scan_iter(match="mcpgw:grants:*")])
+    await service.store.revoke_user("alice")
+    assert (await flow.refresh(client["client_id"], tokens["refresh_token"])).status_code == 400
 
 
 async def test_grants_are_listed_with_who_signed_in_where(flow: Flow, service):

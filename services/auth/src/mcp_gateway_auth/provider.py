@@ -410,6 +410,12 @@ class GatewayProvider:
             # A registered client in use stays as long as the refresh token just issued.
             client_ttl=None if client_id.startswith("https://") else self.used_client_ttl,
         )
+        # A revocation of this client, user or time that came while this exchange was under
+        # way may have looked for the grant's family before it was written: look again (at
+        # the markers only: a replay that revoked the family is answered as before).
+        if await self.store.is_revoked(client_id, subject, "", auth_time):
+            await self.store.revoke_family(family)
+            raise TokenError("invalid_grant", "the grant was revoked")
         return OAuthToken(
             access_token=access,
             token_type="Bearer",  # noqa: S106 -- the token type, not a password

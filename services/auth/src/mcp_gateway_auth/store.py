@@ -12,6 +12,8 @@ Keys (all under the ``mcpgw:`` prefix):
 - ``rtused:<sha256(token)>``     a rotated refresh token (TAKE_ONCE): its family, for reuse detection
 - ``grant:<family>``             a grant (a sign-in's token family, JSON): client, user, resource,
                                  scopes, sign-in time; refresh TTL from its last token (the operator's view)
+- ``grants:client:<h(client_id)>`` / ``grants:user:<h(user id)>``
+                                 the families of a client's / a user's grants (sets), refresh TTL
 - ``revoked:jti:<jti>``          a revoked access token, until it would have expired
 - ``revoked:fam:<family>``       a revoked token family (every access and refresh token of a grant)
 - ``revoked:client:<h(client_id)>`` / ``revoked:user:<h(user id)>`` / ``revoked:all``
@@ -19,6 +21,11 @@ Keys (all under the ``mcpgw:`` prefix):
                                  signed in at or before it is revoked (RFC 7592 DELETE, the
                                  operator's commands). Kept for refresh TTL + access TTL, by when
                                  every token of such a grant has expired or failed to refresh.
+
+Revoking by client, user or time sets its marker, then revokes the family of every grant
+it finds (the index sets; the grant records for a time): /verify keeps its one EXISTS of a
+token's jti and family. Code exchanges, refreshes and introspection read the markers too,
+and a grant is checked against them again once written (a concurrent exchange).
 - ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
                                  failed-login counters, for the login failure window
 - ``upstream:<sha256(state)>``  a sign-in at GitHub or an OpenID provider in progress (JSON):
@@ -86,9 +93,15 @@ def short_hash(value: str) -> str:
     return token_hash(value)[:32]
 
 
+def direct_revocation_keys(family: str, jti: str) -> tuple[str, str]:
+    """What /verify asks (EXISTS): the access token's own revocation and its grant's."""
+    return f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"
+
+
 def revocation_keys(client_id: str, subject: str, family: str, jti: str | None = None) -> tuple[str, ...]:
-    """What decides whether a token is revoked, read with one MGET: the three time markers
-    (client, user, everyone), then the grant's family and (for an access token) its jti."""
+    """Everything that decides whether a grant's token is revoked, read with one MGET off
+    the hot path: the three time markers (client, user, everyone), then the grant's family
+    and (for an access token) its jti."""
     keys = (
         f"{PREFIX}revoked:client:{short_hash(client_id)}",
         f"{PREFIX}revoked:user:{short_hash(subject)}",
@@ -246,19 +259,32 @@ class Store:
 
     # -- refresh tokens --------------------------------------------------------------------
     async def put_refresh(self, token: str, data: dict[str, Any], client_ttl: int | None = None) -> None:
-        """A refresh token and its grant's record (both for refresh TTL); with `client_ttl`,
-        the registered client is kept that long too. One round trip."""
+        """A refresh token, its grant's record and the grant in its client's and user's
+        index (all for refresh TTL); with `client_ttl`, the registered client is kept that
+        long too. One round trip."""
         grant = {key: data[key] for key in GRANT_FIELDS if key in data}
+        family = data["family"]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(f"{PREFIX}rt:{token_hash(token)}", json.dumps(data), ex=self.refresh_ttl)
             pipe.set(
-                f"{PREFIX}grant:{data['family']}",
+                f"{PREFIX}grant:{family}",
                 json.dumps({**grant, "last_used": int(time.time())}),
                 ex=self.refresh_ttl,
             )
+            for index in (self._client_grants(data["client_id"]), self._user_grants(data["subject"])):
+                pipe.sadd(index, family)
+                pipe.expire(index, self.refresh_ttl)
             if client_ttl is not None:
                 pipe.expire(f"{PREFIX}client:{data['client_id']}", client_ttl)
             await pipe.execute()
+
+    @staticmethod
+    def _client_grants(client_id: str) -> str:
+        return f"{PREFIX}grants:client:{short_hash(client_id)}"
+
+    @staticmethod
+    def _user_grants(subject: str) -> str:
+        return f"{PREFIX}grants:user:{short_hash(subject)}"
 
     async def get_refresh(self, token: str) -> dict[str, Any] | None:
         return await self._get(f"rt:{token_hash(token)}")
@@ -322,17 +348,38 @@ class Store:
             await self._raise_marker(keys=[PREFIX + key], args=[when, self.refresh_ttl + self.access_ttl])
         )
 
-    async def revoke_client(self, client_id: str, at: int | None = None) -> bool:
-        """Every grant of the client signed in until `at` (default: now)."""
-        return await self._mark(f"revoked:client:{short_hash(client_id)}", at)
+    async def _revoke_families(self, families: set[str] | list[str]) -> None:
+        if not families:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for family in families:
+                pipe.set(f"{PREFIX}revoked:fam:{family}", "1", ex=self.refresh_ttl + self.access_ttl)
+                pipe.delete(f"{PREFIX}grant:{family}")
+            await pipe.execute()
 
-    async def revoke_user(self, subject: str, at: int | None = None) -> bool:
-        """Every grant of the user (in every client) signed in until `at` (default: now)."""
-        return await self._mark(f"revoked:user:{short_hash(subject)}", at)
+    async def revoke_client(self, client_id: str) -> None:
+        """Every grant of the client signed in until now: the marker first (so a grant written
+        meanwhile finds it), then every family of its index."""
+        await self._mark(f"revoked:client:{short_hash(client_id)}", None)
+        await self._revoke_families(await self._members(self._client_grants(client_id)))
 
-    async def revoke_before(self, at: int) -> bool:
-        """Every grant signed in at or before `at` (epoch seconds), whoever and wherever."""
-        return await self._mark("revoked:all", at)
+    async def revoke_user(self, subject: str) -> None:
+        """Every grant of the user, in every client, signed in until now."""
+        await self._mark(f"revoked:user:{short_hash(subject)}", None)
+        await self._revoke_families(await self._members(self._user_grants(subject)))
+
+    async def revoke_before(self, at: int) -> None:
+        """Every grant signed in at or before `at` (epoch seconds), whoever and wherever (a
+        scan of the grant records: the operator's command, not a request's)."""
+        await self._mark("revoked:all", at)
+        families = [grant["family"] for grant in await self.list_grants() if grant.get("auth_time", 0) <= at]
+        await self._revoke_families(families)
+
+    async def _members(self, key: str) -> set[str]:
+        return {
+            member.decode() if isinstance(member, bytes) else member
+            for member in await self.redis.smembers(key)
+        }
 
     # -- login rate limiting -----------------------------------------------------------------
     # Three counters per failed sign-in (login.py explains the policy). User names are

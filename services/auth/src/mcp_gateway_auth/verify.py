@@ -2,9 +2,9 @@
 
 Every request through the gateway passes here, so the hot path has no framework: read
 three headers, check the token (a signature check the first time a token is seen, a
-dictionary look-up afterwards), check revocation with one Redis command (an MGET of the
-token's own jti, its grant's family, and the revocation times of its client, its user and
-everyone, store.revocation_keys), answer.
+dictionary look-up afterwards), check revocation with one Redis round trip (EXISTS of the
+token's jti and its grant's family: revoking a client, a user or everyone before a time
+revokes each of their families, store.py), answer.
 Anything unexpected fails closed: 401 for a token problem, 503 when Redis or the key
 cannot be used, never 200.
 
@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from .config import Settings, normalize_host
 from .keys import KeyRing
-from .store import Store, revocation_keys, revoked_by
+from .store import Store, direct_revocation_keys
 
 log = logging.getLogger("mcp_gateway_auth.verify")
 
@@ -43,17 +43,15 @@ def _token_in_query(query: bytes) -> bool:
 
 
 class Verified(NamedTuple):
-    """A token whose signature, issuer and expiry were checked, with what its revocation
-    check needs (computed once)."""
+    """A token whose signature, issuer and expiry were checked, with the keys its
+    revocation check asks for (computed once)."""
 
     claims: dict[str, Any]
-    revocation_keys: tuple[str, ...]
-    auth_time: int
+    revocation_keys: tuple[str, str]
 
     @classmethod
     def of(cls, claims: dict[str, Any]) -> Verified:
-        keys = revocation_keys(claims["client_id"], claims["sub"], claims.get("fam", ""), claims["jti"])
-        return cls(claims, keys, int(claims.get("auth_time", 0)))
+        return cls(claims, direct_revocation_keys(claims.get("fam", ""), claims["jti"]))
 
 
 class VerifiedTokenCache:
@@ -86,7 +84,7 @@ class VerifiedTokenCache:
 
 
 class RevocationBatch:
-    """The revocation MGET (store.revocation_keys) of every request of an event-loop turn,
+    """`EXISTS revoked:jti:<jti> revoked:fam:<family>` for every request of an event-loop turn,
     sent as one redis-py pipeline: one round trip and one pass through redis-py's machinery
     for all of them. Each request still sees the revocations written before its own check
     (nothing is cached); an error fails every request of the batch (closed)."""
@@ -114,8 +112,8 @@ class RevocationBatch:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for verified, _ in batch:
-                    pipe.mget(verified.revocation_keys)
-                answers = await pipe.execute()
+                    pipe.exists(*verified.revocation_keys)
+                counts = await pipe.execute()
         except BaseException as error:
             for _, future in batch:
                 if not future.done():
@@ -123,9 +121,9 @@ class RevocationBatch:
             if not isinstance(error, Exception):
                 raise
             return
-        for (verified, future), values in zip(batch, answers, strict=True):
+        for (_, future), count in zip(batch, counts, strict=True):
             if not future.done():
-                future.set_result(revoked_by(values, verified.auth_time))
+                future.set_result(int(count) > 0)
 
 
 class VerifyApp:
