@@ -82,7 +82,7 @@ async def test_clients_show_never_prints_a_secret(flow: Flow, config, capsys):
     client = await flow.register(token_endpoint_auth_method="client_secret_post")
     code, out = await cli(capsys, "clients", "show", client["client_id"])
     assert code == 0, out
-    assert "client_secret               (set)" in out or "(set)" in out
+    assert "(set)" in out
     for secret in (client["client_secret"], client["registration_access_token"]):
         assert secret not in out
     assert "registration_access_token" not in out
