@@ -31,7 +31,7 @@ from mcp import ClientSession
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from .gateway_client import MemoryStorage, pinned_transport
 
@@ -54,6 +54,25 @@ Person = Callable[[Page, str], Awaitable[None]]
 
 class SignInFailed(Exception):
     """The person finished at the browser without the client receiving a code."""
+
+
+async def allow_access(
+    page: Page, gateway_name: str, client_name: str, screenshot: str | None = None, keyboard: bool = False
+) -> None:
+    """The gateway's consent page after signing in (a client this person has not allowed
+    before): check what it says, optionally save a screenshot there, and Allow - with a
+    click, or with the keyboard (Tab reaches Allow first, Enter presses it)."""
+    await expect(page).to_have_title(f"Allow access? - {gateway_name}")
+    await expect(page.locator("main")).to_contain_text(f"{client_name} asks to use an MCP server as you.")
+    await expect(page.get_by_role("button", name="Deny")).to_be_visible()
+    if screenshot:
+        await page.screenshot(path=screenshot, full_page=True)
+    if keyboard:
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent") == "Allow"
+        await page.keyboard.press("Enter")
+    else:
+        await page.get_by_role("button", name="Allow").click()
 
 
 def trust_store(home: Path, ca_file: str) -> None:

@@ -79,7 +79,8 @@ class MemoryStorage:
 
 @dataclass
 class GatewayUser:
-    """One person with their MCP client: signs in through the local login form when asked."""
+    """One person with their MCP client: signs in through the local login form when asked,
+    and clicks Allow when the gateway's consent page asks about a client."""
 
     address: str
     ca_file: str
@@ -103,6 +104,12 @@ class GatewayUser:
             done = await browser.post(
                 f"{origin}/login", data={**fields, "username": self.username, "password": self.password}
             )
+            if done.status_code == 303 and done.headers["location"].startswith(f"{origin}/consent?"):
+                # The consent page, for a client this user has not allowed before: Allow.
+                consent = await browser.get(done.headers["location"])
+                assert consent.status_code == 200, consent.text
+                fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', consent.text))
+                done = await browser.post(f"{origin}/consent", data={**fields, "decision": "allow"})
             assert done.status_code == 302, done.text
             query = {k: v[0] for k, v in parse_qs(urlparse(done.headers["location"]).query).items()}
             self._pending["result"] = AuthorizationCodeResult(

@@ -5,7 +5,8 @@ the authorization URL; a person (a coroutine here) at headless Chromium reads th
 gateway's sign-in page and types; the browser comes back to the client's loopback
 listener with the code; the client gets its token and calls tools through Traefik.
 Chromium enforces what an HTTP library does not: the Content-Security-Policy (form-action
-on the redirect after "Sign in"), cookies, TLS against the test CA's root, redirect rules.
+on the redirect after "Sign in", and after "Allow" on the consent page that follows for a
+newly registered client), cookies, TLS against the test CA's root, redirect rules.
 
 Screenshots of every screen land in build/test-artifacts/browser/.
 """
@@ -23,7 +24,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from tests.e2e.browser import BrowserClient, SignInFailed, chromium
+from tests.e2e.browser import BrowserClient, SignInFailed, allow_access, chromium
 from tests.e2e.gateway_client import tool_json
 
 DOMAIN = "gateway.test"
@@ -88,6 +89,10 @@ def test_local_sign_in_with_the_keyboard(gateway):
         await page.keyboard.press("Tab")
         await page.keyboard.type("alice-password")
         await page.keyboard.press("Enter")
+        # A newly registered client: the gateway asks alice first.
+        await allow_access(
+            page, GATEWAY_NAME, "Browser test client", str(ARTIFACTS / "08-consent.png"), keyboard=True
+        )
         await page.wait_for_url(f"http://127.0.0.1:{client.loopback_port}/callback?**")
         await expect(page.get_by_role("heading")).to_have_text("Signed in")
         await screenshot(page, "02-back-in-the-client")
@@ -127,6 +132,7 @@ def test_wrong_password_then_right_on_a_phone(gateway):
         await screenshot(page, "03-wrong-password-phone")
         await page.get_by_label("Password").fill("alice-password")
         await page.get_by_role("button", name="Sign in").tap()
+        await allow_access(page, GATEWAY_NAME, "Browser test client")
         await page.wait_for_url(f"http://127.0.0.1:{client.loopback_port}/callback?**")
 
     async def go():
@@ -165,6 +171,7 @@ def test_an_expired_sign_in_starts_over(gateway, host):
         await page.get_by_label("User name").fill("alice")
         await page.get_by_label("Password").fill("alice-password")
         await page.get_by_role("button", name="Sign in").click()
+        await allow_access(page, GATEWAY_NAME, "Browser test client")
         await page.wait_for_url(f"http://127.0.0.1:{client.loopback_port}/callback?**")
 
     async def go():
@@ -194,6 +201,8 @@ def test_sign_in_at_the_openid_provider(gateway):
         await expect(page.get_by_role("button", name="Continue")).to_be_visible()
         await screenshot(page, "05-openid-provider-consent")
         await page.get_by_role("button", name="Continue").click()
+        # The provider let alice through for the gateway; the gateway asks about this client.
+        await allow_access(page, GATEWAY_NAME, "Browser test client")
         await page.wait_for_url(f"http://127.0.0.1:{client.loopback_port}/callback?**")
 
     async def go():
@@ -254,6 +263,7 @@ def test_the_screens_were_saved():
         "01-sign-in.png",
         "03-wrong-password-phone.png",
         "04-openid-provider-sign-in.png",
+        "08-consent.png",
     } <= saved
     for path in ARTIFACTS.glob("*.png"):
         assert path.read_bytes().startswith(b"\x89PNG"), path

@@ -17,7 +17,14 @@ GROUP_VARS = Path(__file__).resolve().parents[1] / "inventory/group_vars/gateway
 ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 
 
+def _active_signing_key(host) -> str:
+    listed = host.run("docker exec auth-auth-1 mcp-gateway-auth keys list --json")
+    assert listed.rc == 0, listed.stderr
+    return next(key["kid"] for key in json.loads(listed.stdout) if key["state"] == "active")
+
+
 def test_absent_entry_loses_containers_and_routes(host, tmp_path):
+    signing_key = _active_signing_key(host)
     catalogue = yaml.safe_load(GROUP_VARS.read_text())["mcp_services"]
     for entry in catalogue:
         if entry["name"] == "sticky":
@@ -41,6 +48,8 @@ def test_absent_entry_loses_containers_and_routes(host, tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert re.search(r"^gw1\s*:.*failed=0", run.stdout, re.MULTILINE)
+    # A re-run of site.yml keeps the signing key, a rotation of it included (test_auth_admin.py).
+    assert _active_signing_key(host) == signing_key
 
     containers = host.run("docker ps -a --format '{{.Names}}'").stdout.split()
     assert not [name for name in containers if name.startswith("mcp-sticky-")]

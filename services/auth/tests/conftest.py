@@ -168,14 +168,30 @@ class Flow:
         }
         return await self.http.get("/authorize", params={k: v for k, v in params.items() if v is not None})
 
-    async def login(self, login_url: str, username="alice", password=None) -> httpx2.Response:
+    async def login(
+        self, login_url: str, username="alice", password=None, consent: str | None = "allow"
+    ) -> httpx2.Response:
+        """Sign in with the form; then, if the consent page comes, answer it with `consent`
+        (None: return the redirect to it)."""
         page = await self.http.get(login_url)
         assert page.status_code == 200, page.text
         fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', page.text))
-        return await self.http.post(
+        response = await self.http.post(
             "/login",
             data={**fields, "username": username, "password": password or PASSWORDS.get(username, "x")},
         )
+        return await self.consent(response, consent) if consent else response
+
+    async def consent(self, response: httpx2.Response, decision: str = "allow") -> httpx2.Response:
+        """If a sign-in's answer leads to the consent page, open it and click `decision`
+        (allow or deny), as a person would; any other answer is returned as it is."""
+        location = response.headers.get("location", "")
+        if response.status_code != 303 or not location.startswith(f"{ISSUER}/consent?"):
+            return response
+        page = await self.http.get(location)
+        assert page.status_code == 200, page.text
+        fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', page.text))
+        return await self.http.post("/consent", data={**fields, "decision": decision})
 
     async def code_for(self, username="alice", resource=f"https://{FETCH}/mcp") -> tuple[dict, str, str]:
         client = await self.register()

@@ -129,7 +129,12 @@ async def test_a_url_client_id_gets_a_code_and_a_token_without_registration(cimd
     # The login page shows the host the document came from, not only the name it claims.
     assert "<strong>Example MCP Client</strong>" in page.text
     assert "its details are published at localhost" in page.text
-    done = await cimd_flow.login(response.headers["location"])
+    signed_in = await cimd_flow.login(response.headers["location"], consent=None)
+    # So does the consent page that follows.
+    consent = await cimd_flow.http.get(signed_in.headers["location"])
+    assert "<strong>Example MCP Client</strong> asks to use an MCP server as you." in consent.text
+    assert "its details are published at localhost" in consent.text
+    done = await cimd_flow.consent(signed_in)
     assert done.status_code == 302, done.text
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
     token = await cimd_flow.token(client_id, code, verifier)

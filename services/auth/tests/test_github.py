@@ -17,10 +17,11 @@ import pytest
 from redis.asyncio import Redis
 
 from mcp_gateway_auth.app import GatewayAuth
+from mcp_gateway_auth.config import ConfigError
 from mcp_gateway_auth.keys import SigningKey
 from mcp_gateway_auth.upstream import BROWSER_COOKIE, s256
 
-from .conftest import ECHO, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
+from .conftest import ECHO, FETCH, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -35,6 +36,8 @@ class FakeGitHub:
     def __init__(self) -> None:
         self.user = "user_octocat.json"
         self.token_answer = "access_token.json"
+        # GET /user/memberships/orgs/<org>: (status, answer file); any other org: 404.
+        self.memberships: dict[str, tuple[int, str]] = {}
         self.requests: list[httpx2.Request] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
@@ -46,6 +49,12 @@ class FakeGitHub:
             if request.headers.get("authorization") != f"Bearer {GITHUB_TOKEN}":
                 return httpx2.Response(401, json={"message": "Bad credentials"})
             return httpx2.Response(200, content=(RECORDED / self.user).read_bytes())
+        if request.url.host == "api.github.com" and request.url.path.startswith("/user/memberships/orgs/"):
+            if request.headers.get("authorization") != f"Bearer {GITHUB_TOKEN}":
+                return httpx2.Response(401, json={"message": "Bad credentials"})
+            org = request.url.path.rsplit("/", 1)[1]
+            status, answer = self.memberships.get(org, (404, "membership_not_found.json"))
+            return httpx2.Response(status, content=(RECORDED / answer).read_bytes())
         return httpx2.Response(404, json={"message": "Not Found"})
 
 
@@ -106,8 +115,12 @@ async def test_allowed_user_gets_a_code_and_a_token(flow, github, service, caplo
     assert upstream["redirect_uri"] == f"{ISSUER}/callback"
     assert upstream["code_challenge_method"] == "S256"
     assert len(upstream["state"]) >= 32
+    # Without allowed_orgs, no scope at all: the public profile needs none.
+    assert "scope" not in upstream
 
-    done = await flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": upstream["state"]})
+    )
     assert done.status_code == 302, done.text
     assert done.headers["location"].startswith(REDIRECT_URI)
     query = parse_qs(urlparse(done.headers["location"]).query)
@@ -127,8 +140,10 @@ async def test_allowed_user_gets_a_code_and_a_token(flow, github, service, caplo
     access = token.json()["access_token"]
     verified = await flow.verify(access)
     assert verified.status_code == 200
-    assert verified.headers["x-user-id"] == "octocat"
-    assert verified.headers["x-user-name"] == "The Octocat"
+    # GitHub's numeric id is the user id (a login can be renamed, and then taken by someone
+    # else); the login is the name.
+    assert verified.headers["x-user-id"] == "583231"
+    assert verified.headers["x-user-name"] == "octocat"
     # The JSON logs name the user, never a token or a secret.
     ours = [record for record in caplog.records if record.name.startswith("mcp_gateway_auth")]
     logged = " ".join(f"{record.getMessage()} {record.__dict__}" for record in ours)
@@ -140,7 +155,9 @@ async def test_allowed_user_gets_a_code_and_a_token(flow, github, service, caplo
 async def test_per_resource_allow_lists_still_apply(flow, github):
     # echo.gateway.test allows only the (local) user id "alice".
     client, verifier, upstream = await start(flow, resource=f"https://{ECHO}/mcp")
-    done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
     response = await flow.token(client["client_id"], code, verifier, resource=f"https://{ECHO}/mcp")
     assert response.status_code == 200, response.text
@@ -170,7 +187,9 @@ async def test_missing_or_unknown_state_is_refused(flow, github):
 
 async def test_a_state_is_used_once(flow, github):
     _, _, upstream = await start(flow)
-    first = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    first = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     assert first.status_code == 302
     again = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
     assert again.status_code == 400
@@ -189,7 +208,9 @@ async def test_a_callback_from_another_browser_is_refused(flow, github, service)
         assert "another browser" in refused.text
     assert github.requests == []
     # The attempt did not burn the sign-in of the browser that started it.
-    done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
     assert done.status_code == 302
 
 
@@ -237,3 +258,129 @@ async def test_the_local_form_is_off(flow):
 async def test_expired_request_at_login(flow):
     response = await flow.http.get("/login", params={"request": "unknown"})
     assert response.status_code == 400
+
+
+# -- allowed_orgs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def org_service(redis_server, key_file, github) -> AsyncIterator[GatewayAuth]:
+    """Octocat by login, and every active member of octo-org."""
+    redis = Redis.from_url(redis_server)
+    await redis.flushdb()
+    config = {**GITHUB_CONFIG, "allowed_orgs": ["Octo-Org", "other-org"], "user_id_prefix": "gh:"}
+    settings = make_settings(
+        redis_server,
+        key_file,
+        identity_providers=["github"],
+        github=config,
+        resources=[{"host": FETCH}, {"host": ECHO, "allowed_groups": ["gh:octo-org"]}],
+    )
+    app = GatewayAuth(settings, redis, SigningKey.from_file(key_file))
+    app.upstreams.logins["github"].transport = httpx2.MockTransport(github)
+    yield app
+    await redis.aclose()
+
+
+@pytest.fixture
+async def org_flow(org_service) -> AsyncIterator[Flow]:
+    async with browser(org_service) as http:
+        yield Flow(http)
+
+
+async def org_sign_in(flow: Flow, resource: str = f"https://{FETCH}/mcp") -> httpx2.Response:
+    client, verifier, upstream = await start(flow, resource=resource)
+    assert upstream["scope"] == "read:org"
+    done = await flow.consent(
+        await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    )
+    if done.status_code != 302:
+        return done
+    code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
+    token = await flow.token(client["client_id"], code, verifier, resource=resource)
+    assert token.status_code == 200, token.text
+    return token
+
+
+async def test_an_active_member_of_an_allowed_org_signs_in(org_flow, github):
+    github.user = "user_mallory.json"
+    github.memberships["octo-org"] = (200, "membership_octo-org_active.json")
+    token = await org_sign_in(org_flow, resource=f"https://{ECHO}/mcp")
+    verified = await org_flow.verify(token.json()["access_token"], host=ECHO)
+    # The org is a group (with the provider's prefix): echo allows the group gh:octo-org.
+    assert verified.status_code == 200
+    assert verified.headers["x-user-id"] == "gh:98765432"
+    assert verified.headers["x-user-name"] == "mallory-dev"
+    # Membership was asked with the user's own token, for each allowed org, in lower case.
+    asked = [r.url.path for r in github.requests if r.url.path.startswith("/user/memberships/")]
+    assert asked == ["/user/memberships/orgs/octo-org", "/user/memberships/orgs/other-org"]
+
+
+@pytest.mark.parametrize(
+    "membership",
+    [
+        None,  # 404: no membership (or no such organization)
+        (200, "membership_octo-org_pending.json"),  # invited, not yet a member
+        (403, "membership_oauth_app_restricted.json"),  # the org restricts OAuth apps
+    ],
+)
+async def test_anyone_else_is_refused(org_flow, github, membership, caplog):
+    caplog.set_level(logging.INFO)
+    github.user = "user_mallory.json"
+    if membership:
+        github.memberships["octo-org"] = membership
+    refused = await org_sign_in(org_flow)
+    assert refused.status_code == 403
+    assert "The GitHub account mallory-dev may not use this gateway." in refused.text
+    assert "location" not in refused.headers
+    assert GITHUB_TOKEN not in caplog.text
+
+
+async def test_an_allowed_login_needs_no_org_but_gets_its_groups(org_flow, github):
+    github.memberships["octo-org"] = (200, "membership_octo-org_active.json")
+    token = await org_sign_in(org_flow, resource=f"https://{ECHO}/mcp")
+    assert (await org_flow.verify(token.json()["access_token"], host=ECHO)).status_code == 200
+    github.memberships.clear()
+    token = await org_sign_in(org_flow, resource=f"https://{ECHO}/mcp")
+    # octocat is allowed by login, but not in the group echo asks for.
+    assert (await org_flow.verify(token.json()["access_token"], host=ECHO)).status_code == 403
+
+
+async def test_github_failing_to_answer_about_membership_is_502(org_flow, github):
+    github.user = "user_mallory.json"
+    github.memberships["octo-org"] = (500, "membership_not_found.json")
+    failed = await org_sign_in(org_flow)
+    assert failed.status_code == 502
+
+
+async def test_a_user_without_a_numeric_id_is_refused(flow, github, tmp_path):
+    answer = json.loads((RECORDED / "user_octocat.json").read_text())
+    del answer["id"]
+    (tmp_path / "no_id.json").write_text(json.dumps(answer))
+    github.user = str(tmp_path / "no_id.json")  # RECORDED / an absolute path is that path
+    _, _, upstream = await start(flow)
+    done = await flow.http.get("/callback", params={"code": "c0de", "state": upstream["state"]})
+    assert done.status_code == 502
+
+
+@pytest.mark.parametrize(
+    ("github_config", "message"),
+    [
+        (
+            {**GITHUB_CONFIG, "allowed_users": []},
+            "'github.allowed_users' and 'github.allowed_orgs' must not both be empty",
+        ),
+        ({**GITHUB_CONFIG, "allowed_orgs": "octo-org"}, "'github.allowed_orgs' must be a list"),
+        ({**GITHUB_CONFIG, "allowed_orgs": ["octo org"]}, "'github.allowed_orgs' entry 'octo org' is not"),
+    ],
+)
+def test_github_settings_errors_name_the_key(key_file, github_config, message):
+    with pytest.raises(ConfigError, match=r"^auth config: ") as error:
+        make_settings("redis://127.0.0.1:1/0", key_file, identity_providers=["github"], github=github_config)
+    assert message in str(error.value)
+
+
+def test_an_org_alone_is_enough(key_file):
+    config = {**GITHUB_CONFIG, "allowed_users": [], "allowed_orgs": ["Octo-Org"]}
+    settings = make_settings("redis://127.0.0.1:1/0", key_file, identity_providers=["github"], github=config)
+    assert settings.github.allowed_orgs == ("octo-org",)

@@ -105,7 +105,11 @@ def test_oidc_settings(tmp_path):
     ("provider", "section", "message"),
     [
         ("github", None, "'github' is required"),
-        ("github", {**GITHUB, "allowed_users": []}, "'github.allowed_users' must not be empty"),
+        (
+            "github",
+            {**GITHUB, "allowed_users": []},
+            "'github.allowed_users' and 'github.allowed_orgs' must not both",
+        ),
         ("github", {k: v for k, v in GITHUB.items() if k != "allowed_users"}, "'github.allowed_users'"),
         ("github", {**GITHUB, "client_id": ""}, "'github.client_id' is required"),
         ("github", {k: v for k, v in GITHUB.items() if k != "client_secret"}, "'github.client_secret'"),

@@ -35,12 +35,26 @@ async def test_authorization_server_metadata(client):
     assert meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
 
 
-async def test_openid_discovery_matches(client):
+async def test_openid_discovery_is_the_authorization_server_metadata_and_promises_no_id_tokens(client):
+    """No ID tokens are issued, so the OpenID path (which MCP clients try after RFC 8414's)
+    serves the same RFC 8414 document, without the ID-token fields of OpenID Discovery."""
     oidc = (await client.get("/.well-known/openid-configuration")).json()
     oauth = (await client.get("/.well-known/oauth-authorization-server")).json()
-    assert oidc["issuer"] == oauth["issuer"]
-    assert oidc["token_endpoint"] == oauth["token_endpoint"]
-    assert oidc["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert oidc == oauth
+    for field in (
+        "id_token_signing_alg_values_supported",
+        "subject_types_supported",
+        "userinfo_endpoint",
+        "claims_supported",
+    ):
+        assert field not in oidc
+    assert "openid" not in oidc["scopes_supported"]
+
+
+async def test_asking_for_openid_is_an_unknown_scope(flow):
+    client = await flow.register()
+    response = await flow.authorize(client["client_id"], pkce_pair()[1], scope="openid mcp")
+    assert _query(response)["error"] == "invalid_scope"
 
 
 async def test_jwks_publishes_the_signing_key(client, service):

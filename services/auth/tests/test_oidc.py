@@ -172,7 +172,7 @@ async def sign_in_upstream(flow: Flow, username: str, resource: str = f"https://
 
 async def sign_in(flow: Flow, username: str, resource: str = f"https://{FETCH}/mcp"):
     client, verifier, callback, _ = await sign_in_upstream(flow, username, resource)
-    done = await flow.http.get(callback)
+    done = await flow.consent(await flow.http.get(callback))
     return client, verifier, done
 
 
@@ -249,7 +249,7 @@ async def test_a_state_mismatch_is_refused(flow):
     forged = re.sub(r"state=[^&]+", "state=" + secrets.token_urlsafe(32), callback)
     assert (await flow.http.get(forged)).status_code == 400
     # The genuine answer still completes (the forged one did not burn it).
-    assert (await flow.http.get(callback)).status_code == 302
+    assert (await flow.consent(await flow.http.get(callback))).status_code == 302
 
 
 async def test_a_nonce_mismatch_is_refused(make_browser):

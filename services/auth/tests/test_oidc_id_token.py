@@ -10,6 +10,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from mcp_gateway_auth.config import settings_from_dict
+from mcp_gateway_auth.consent import Consent
 from mcp_gateway_auth.provider import GatewayProvider
 from mcp_gateway_auth.upstream import OidcLogin, UpstreamError
 
@@ -69,7 +70,9 @@ def login(idp, tmp_path) -> OidcLogin:
         }
     )
     provider = GatewayProvider(settings, store=None, key=None)  # type: ignore[arg-type]
-    return OidcLogin(settings, provider, transport=httpx2.MockTransport(idp))
+    return OidcLogin(
+        settings, provider, consent=Consent(settings, provider), transport=httpx2.MockTransport(idp)
+    )
 
 
 def claims(**overrides) -> dict:

@@ -102,6 +102,7 @@ class AutomatedBrowser:
         self.http = httpx2.AsyncClient(transport=transport)
         self.redirect_uri = redirect_uri
         self.login_pages: list[str] = []
+        self.consent_pages: list[str] = []
         self.result: AuthorizationCodeResult | None = None
 
     async def redirect_handler(self, url: str) -> None:
@@ -113,6 +114,12 @@ class AutomatedBrowser:
         done = await self.http.post(
             f"{ISSUER}/login", data={**fields, "username": "alice", "password": PASSWORDS["alice"]}
         )
+        if done.status_code == 303 and done.headers["location"].startswith(f"{ISSUER}/consent?"):
+            # The consent page, for a client alice has not allowed before: Allow.
+            consent = await self.http.get(done.headers["location"])
+            self.consent_pages.append(consent.text)
+            fields = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', consent.text))
+            done = await self.http.post(f"{ISSUER}/consent", data={**fields, "decision": "allow"})
         assert done.status_code == 302, done.text
         location = done.headers["location"]
         assert location.startswith(self.redirect_uri)
@@ -171,7 +178,10 @@ async def sdk_flow(service: Any, **provider_options: Any) -> tuple[MemoryStorage
 
 
 async def test_official_sdk_client_discovers_registers_logs_in_and_calls_a_tool(service):
-    storage, _ = await sdk_flow(service)
+    storage, browser = await sdk_flow(service)
+    # alice was asked once, on the consent page, for this newly registered client.
+    (consent,) = browser.consent_pages
+    assert "<strong>sdk test client</strong> asks to use an MCP server as you." in consent
     assert storage.client is not None
     assert storage.client.client_id
     assert storage.tokens is not None

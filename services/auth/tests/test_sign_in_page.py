@@ -219,12 +219,14 @@ async def test_upstream_user_ids_carry_their_prefix(both_flow, both):
     response = await both_flow.authorize(client["client_id"], challenge)
     upstream = await both_flow.http.get(f"/login/github?request={_request_id(response)}")
     state = parse_qs(urlparse(upstream.headers["location"]).query)["state"][0]
-    done = await both_flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": state})
+    done = await both_flow.consent(
+        await both_flow.http.get("/callback", params={"code": "9a4c2b1e0f", "state": state})
+    )
     assert done.status_code == 302, done.text
     code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
     tokens = (await both_flow.token(client["client_id"], code, verifier)).json()
     claims = both.key.decode(tokens["access_token"], ISSUER)
-    assert claims["sub"] == "github:octocat"
+    assert claims["sub"] == "github:583231"
 
 
 def _request_id(authorize: httpx2.Response) -> str:

@@ -1,4 +1,5 @@
-"""Command line: `mcp-gateway-auth serve` (the default) or `mcp-gateway-auth hash-password`."""
+"""Command line: `mcp-gateway-auth serve` (the default), `hash-password`, `check-config`, and
+the operator's commands `clients`, `grants`, `consents`, `keys` (admin.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from . import admin
 from .app import create_app
 from .config import load_settings
 
@@ -48,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default=os.environ.get("AUTH_LOG_LEVEL", "info"))
     sub.add_parser("hash-password", help="print the argon2id hash of a password read from stdin")
     sub.add_parser("check-config", help="load the configuration and the signing key, then exit")
+    admin.add_commands(sub)
     args = parser.parse_args(argv)
+
+    if args.command in admin.GROUPS:
+        return admin.run(args)
 
     if args.command == "hash-password":
         from argon2 import PasswordHasher

@@ -22,8 +22,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .cimd import ClientMetadataResolver
 from .config import Settings, normalize_host
+from .consent import Consent
 from .endpoints import CLIENT_AUTH_METHODS, oauth_routes
-from .keys import SigningKey
+from .introspection import AUTH_METHODS as INTROSPECTION_AUTH_METHODS
+from .introspection import Introspection
+from .keys import KeyRing, SigningKey
 from .login import SignIn
 from .provider import GatewayProvider
 from .store import Store
@@ -39,22 +42,23 @@ METADATA_CACHE = {"Cache-Control": "public, max-age=3600"}
 class GatewayAuth:
     """The whole service; an ASGI callable."""
 
-    def __init__(self, settings: Settings, redis: Redis, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, redis: Redis, key: SigningKey | KeyRing) -> None:
         self.settings = settings
         self.redis = redis
-        self.key = key
+        self.key = key if isinstance(key, KeyRing) else KeyRing.of(key)
         self.store = Store(
             redis, refresh_ttl=settings.refresh_token_ttl, access_ttl=settings.access_token_ttl
         )
-        self.provider = GatewayProvider(settings, self.store, key)
+        self.provider = GatewayProvider(settings, self.store, self.key)
         if settings.client_metadata.enabled:
             self.provider.client_documents = ClientMetadataResolver(
                 settings.client_metadata, self.store, settings.scopes
             )
-        self.verify = VerifyApp(settings, self.store, key)
+        self.verify = VerifyApp(settings, self.store, self.key)
         # github / oidc: /login/<provider> sends the browser upstream, /callback brings it back.
-        self.upstreams = create_upstreams(settings, self.provider)
-        self.sign_in = SignIn(settings, self.provider, self.upstreams)
+        self.consent = Consent(settings, self.provider)
+        self.upstreams = create_upstreams(settings, self.provider, self.consent)
+        self.sign_in = SignIn(settings, self.provider, self.upstreams, self.consent)
         issuer = AnyHttpUrl(settings.issuer)
         registration = ClientRegistrationOptions(
             enabled=True, valid_scopes=list(settings.scopes), default_scopes=list(settings.scopes)
@@ -70,13 +74,18 @@ class GatewayAuth:
             "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "jwks_uri": f"{settings.issuer}/.well-known/jwks.json",
             "client_id_metadata_document_supported": settings.client_metadata.enabled,
+            "introspection_endpoint": f"{settings.issuer}/introspect",
+            "introspection_endpoint_auth_methods_supported": INTROSPECTION_AUTH_METHODS,
         }
-        self.openid_metadata = self.as_metadata | {
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-        }
+        # The service issues no ID tokens: MCP clients that look for OpenID discovery (the
+        # MCP spec lets them try it after RFC 8414's path) get the same RFC 8414 document
+        # there, without the OpenID fields (ID-token algorithms, subject types) it could not
+        # honour. RFC 8414 section 5 allows exactly this use of the path.
+        self.openid_metadata = self.as_metadata
         routes = [
             *oauth_routes(self.provider, issuer, registration, revocation),
+            # RFC 7662, for resource servers outside the gateway (server to server: no CORS).
+            Route("/introspect", Introspection(self.provider).handle, methods=["POST"]),
             # Discovery: public documents without credentials, which browser-based MCP
             # clients read from their own origin (CORS for any origin, preflights answered).
             _public("/.well-known/oauth-authorization-server", self.authorization_server),
@@ -88,6 +97,8 @@ class GatewayAuth:
             Route("/login", self.sign_in.submit, methods=["POST"]),
             Route("/login/{provider}", self.upstreams.start, methods=["GET"]),
             Route("/callback", self.upstreams.callback, methods=["GET"]),
+            Route("/consent", self.consent.show, methods=["GET"]),
+            Route("/consent", self.consent.submit, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
         ]
         app: Any = Starlette(routes=routes, lifespan=self.lifespan)
@@ -157,7 +168,7 @@ def _public(path: str, handler: Any) -> Route:
 
 
 def create_app(settings: Settings) -> GatewayAuth:
-    key = SigningKey.from_file(settings.signing_key_file)
+    key = KeyRing(settings.signing_key_file, settings.signing_keys_dir)
     # Timeouts: a Redis that stops answering fails /verify closed (503) instead of hanging.
     redis = Redis.from_url(
         settings.redis_url,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,9 @@ from urllib.parse import urlparse
 import httpx2
 
 IDENTITY_PROVIDERS = ("local", "github", "oidc")
+# When the consent page asks (consent.py): after every sign-in, after sign-ins at an
+# upstream identity provider only, or never.
+CONSENT_MODES = ("always", "upstream", "never")
 
 
 class ConfigError(ValueError):
@@ -58,6 +63,17 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class ResourceServer:
+    """A resource server outside the gateway that may introspect tokens (RFC 7662) issued
+    for its resources; only the SHA-256 of its secret is kept."""
+
+    client_id: str
+    client_secret_sha256: str = field(repr=False)
+    # Resource URLs (Resource.url) whose tokens it may see.
+    resources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClientMetadataSettings:
     """Client ID Metadata Documents (cimd.py)."""
 
@@ -76,12 +92,16 @@ class ClientMetadataSettings:
 
 @dataclass(frozen=True)
 class GitHubSettings:
-    """The `github` identity provider (upstream.py): a GitHub OAuth app and the logins allowed in."""
+    """The `github` identity provider (upstream.py): a GitHub OAuth app, and the logins and
+    organisations allowed in. The user id is GitHub's numeric id (a login can be renamed,
+    then taken by somebody else); the login is the name."""
 
     client_id: str
     client_secret: str = field(repr=False)
-    # GitHub logins, lower case (GitHub compares logins case-insensitively).
+    # GitHub logins, lower case (GitHub compares logins case-insensitively), checked at sign-in.
     allowed_users: tuple[str, ...] = ()
+    # Organisations (lower case) whose active members may sign in; asks for the read:org scope.
+    allowed_orgs: tuple[str, ...] = ()
     # github.com, or a GitHub Enterprise Server (https://ghe.example.com, https://ghe.example.com/api/v3).
     url: str = "https://github.com"
     api_url: str = "https://api.github.com"
@@ -121,6 +141,8 @@ class Settings:
     resources: dict[str, Resource]
     signing_key_file: Path
     redis_url: str
+    # Rotated signing keys and their state (keys.py); None: the key file alone, no rotation.
+    signing_keys_dir: Path | None = None
     redis_password: str | None = None
     # Offered on the sign-in page in this order: local (the form), github, oidc (a button
     # each). With one upstream provider and no local, /login goes straight to it.
@@ -154,6 +176,11 @@ class Settings:
     github: GitHubSettings | None = None
     oidc: OidcSettings | None = None
     client_metadata: ClientMetadataSettings = field(default_factory=ClientMetadataSettings)
+    # The consent page (consent.py): when it asks, and how long an approval is remembered.
+    consent: str = "always"
+    consent_ttl: int = 30 * 24 * 3600
+    # Resource servers outside the gateway that introspect tokens (POST /introspect).
+    resource_servers: tuple[ResourceServer, ...] = ()
 
     def resource_for_url(self, url: str | None) -> Resource | None:
         """The configured resource a `resource` indicator (RFC 8707) names, or None."""
@@ -178,6 +205,7 @@ NUMBERS = {
     "verify_cache_size": 0,
     "max_body_bytes": 4096,
     "client_unused_ttl": 1,
+    "consent_ttl": 1,
 }
 
 
@@ -209,6 +237,15 @@ def _trusted_proxies(value: Any) -> tuple[str, ...]:
             raise ConfigError(f"auth config: 'trusted_proxies' entry {item!r} would trust every address")
         proxies.append(str(network) if network.num_addresses > 1 else str(network.network_address))
     return tuple(proxies)
+
+
+def _optional_path(data: dict[str, Any], key: str) -> Path | None:
+    value = data.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"auth config: '{key}' must be a path (a string)")
+    return Path(value)
 
 
 def _require(data: dict[str, Any], key: str, kind: type) -> Any:
@@ -273,16 +310,23 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     for key in ("login_max_failures_per_address", "login_max_failures_per_user"):
         if numbers.get(key, getattr(Settings, key)) < pair_limit:
             raise ConfigError(f"auth config: '{key}' must be at least 'login_max_failures' ({pair_limit})")
+    consent = data.get("consent", Settings.consent)
+    if consent not in CONSENT_MODES or not isinstance(consent, str):
+        raise ConfigError(
+            f"auth config: 'consent' must be one of {', '.join(CONSENT_MODES)}, got {consent!r}"
+        )
     github = _github(data.get("github")) if "github" in providers else None
     oidc = _oidc(data.get("oidc")) if "oidc" in providers else None
     _check_user_id_namespaces(providers, users, github, oidc)
     return Settings(
         client_metadata=_client_metadata(data.get("client_metadata_documents", {})),
+        resource_servers=_resource_servers(data.get("resource_servers", []), resources),
         issuer=issuer,
         resources=resources,
         github=github,
         oidc=oidc,
         signing_key_file=Path(_require(data, "signing_key_file", str)),
+        signing_keys_dir=_optional_path(data, "signing_keys_dir"),
         redis_url=_require(data, "redis_url", str),
         redis_password=password,
         identity_providers=tuple(providers),
@@ -295,6 +339,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         scopes=tuple(data.get("scopes", ["mcp"])),
         cookie_secure=bool(data.get("cookie_secure", True)),
         trusted_proxies=_trusted_proxies(data.get("trusted_proxies", [])),
+        consent=consent,
         **numbers,
     )
 
@@ -330,6 +375,74 @@ def _check_user_id_namespaces(
                     f"auth config: the local user id {user.user_id!r} starts with '{name}.user_id_prefix' "
                     f"{prefix!r}: it could be a {name} user's"
                 )
+
+
+# A resource server's secret is looked up on every introspection, so it is kept as a
+# SHA-256, which is only safe for a long random secret: never a password a person chose.
+MIN_RESOURCE_SERVER_SECRET = 32
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _resource_servers(data: Any, resources: dict[str, Resource]) -> tuple[ResourceServer, ...]:
+    """`resource_servers`: a list of {client_id, client_secret or client_secret_sha256,
+    resources (resource URLs or hosts of `resources`)}."""
+    if not isinstance(data, list):
+        raise ConfigError("auth config: 'resource_servers' must be a list")
+    known = {"client_id", "client_secret", "client_secret_sha256", "resources"}
+    servers: list[ResourceServer] = []
+    for index, item in enumerate(data):
+        name = f"resource_servers[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"auth config: '{name}' must be a dict")
+        for key in item:
+            if key not in known:
+                raise ConfigError(f"auth config: '{name}.{key}' is not a known setting")
+        client_id = item.get("client_id")
+        if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 200:
+            raise ConfigError(
+                f"auth config: '{name}.client_id' is required (a string of at most 200 characters)"
+            )
+        if client_id.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"auth config: '{name}.client_id' must not be a URL (URLs are client metadata documents)"
+            )
+        if any(server.client_id == client_id for server in servers):
+            raise ConfigError(f"auth config: '{name}.client_id' {client_id!r} appears twice")
+        digest = item.get("client_secret_sha256")
+        secret = item.get("client_secret")
+        if digest:
+            if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
+                raise ConfigError(f"auth config: '{name}.client_secret_sha256' must be 64 hexadecimal digits")
+            digest = digest.lower()
+        elif isinstance(secret, str) and secret:
+            if len(secret) < MIN_RESOURCE_SERVER_SECRET:
+                raise ConfigError(
+                    f"auth config: '{name}.client_secret' must be at least {MIN_RESOURCE_SERVER_SECRET} "
+                    "characters (a random secret, e.g. `openssl rand -base64 32`)"
+                )
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        else:
+            raise ConfigError(
+                f"auth config: '{name}.client_secret' (or '{name}.client_secret_sha256') is required"
+            )
+        urls = item.get("resources")
+        if not isinstance(urls, list) or not urls or not all(isinstance(url, str) for url in urls):
+            raise ConfigError(
+                f"auth config: '{name}.resources' must be a non-empty list of resource URLs or hosts"
+            )
+        names: list[str] = []
+        for url in urls:
+            resource = resources.get(normalize_host(url)) or next(
+                (r for r in resources.values() if url.rstrip("/") in (r.url, f"https://{r.host}")), None
+            )
+            if resource is None:
+                raise ConfigError(
+                    f"auth config: '{name}.resources' entry {url!r} is not one of the resources "
+                    "(add the resource server's host to them)"
+                )
+            names.append(resource.url)
+        servers.append(ResourceServer(client_id.strip(), digest, tuple(dict.fromkeys(names))))
+    return tuple(servers)
 
 
 def _client_metadata(data: Any) -> ClientMetadataSettings:
@@ -432,13 +545,19 @@ def _ca_file(data: dict[str, Any], name: str) -> str | None:
     return path
 
 
+# A GitHub organisation's login: letters, digits and single hyphens, at most 39 characters.
+_GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
 def _github(data: Any) -> GitHubSettings:
-    """`github`: client_id, client_secret(_file), allowed_users, url, api_url, ca_file, user_id_prefix."""
+    """`github`: client_id, client_secret(_file), allowed_users, allowed_orgs, url, api_url,
+    ca_file, user_id_prefix."""
     known = {
         "client_id",
         "client_secret",
         "client_secret_file",
         "allowed_users",
+        "allowed_orgs",
         "url",
         "api_url",
         "ca_file",
@@ -446,13 +565,24 @@ def _github(data: Any) -> GitHubSettings:
     }
     data = _section(data, "github", known)
     allowed = _texts(data, "github", "allowed_users")
-    if not allowed:
+    orgs = data.get("allowed_orgs") or []
+    if not isinstance(orgs, list):
+        raise ConfigError("auth config: 'github.allowed_orgs' must be a list of organisation logins")
+    for org in orgs:
+        if not isinstance(org, str) or not _GITHUB_LOGIN.match(org):
+            raise ConfigError(
+                f"auth config: 'github.allowed_orgs' entry {org!r} is not a GitHub organisation login"
+            )
+    if not allowed and not orgs:
         # Never "every GitHub user": there are a hundred million of them.
-        raise ConfigError("auth config: 'github.allowed_users' must not be empty")
+        raise ConfigError(
+            "auth config: 'github.allowed_users' and 'github.allowed_orgs' must not both be empty"
+        )
     return GitHubSettings(
         client_id=_text(data, "github", "client_id"),
         client_secret=_secret(data, "github"),
         allowed_users=tuple(login.lower() for login in allowed),
+        allowed_orgs=tuple(dict.fromkeys(org.lower() for org in orgs)),
         url=_upstream_url(data, "github", "url", GitHubSettings.url),
         api_url=_upstream_url(data, "github", "api_url", GitHubSettings.api_url),
         ca_file=_ca_file(data, "github"),

@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from . import pages
 from .provider import GatewayProvider
+from .registration import ClientRegistration
 
 log = logging.getLogger("mcp_gateway_auth.endpoints")
 
@@ -244,8 +245,12 @@ def oauth_routes(
     authenticator = ClientAuthenticator(provider)
     token = GatewayTokenHandler(provider, authenticator)
     revoke = GatewayRevocationHandler(provider, authenticator)
-    # CORS as the SDK gives it: browser-based clients call these two.
+    clients = ClientRegistration(provider, registration)
+    # CORS as the SDK gives it: browser-based clients call these three.
     ours = {
+        "/register": Route(
+            "/register", cors_middleware(clients.register, ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"]
+        ),
         "/authorize": Route(
             "/authorize", GatewayAuthorizationHandler(provider).handle, methods=["GET", "POST"]
         ),
@@ -260,4 +265,9 @@ def oauth_routes(
         provider, issuer_url=issuer, client_registration_options=registration, revocation_options=revocation
     )
     # The authorization-server metadata is the app's own (its issuer as configured, `none`).
-    return [ours.get(route.path, route) for route in routes if route.path != METADATA_PATH]
+    return [ours.get(route.path, route) for route in routes if route.path != METADATA_PATH] + [
+        # RFC 7592 client configuration (`path`: a URL client_id is answered, not 404).
+        Route("/register/{client_id:path}", clients.read, methods=["GET"]),
+        Route("/register/{client_id:path}", clients.update, methods=["PUT"]),
+        Route("/register/{client_id:path}", clients.delete, methods=["DELETE"]),
+    ]

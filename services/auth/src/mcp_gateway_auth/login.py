@@ -24,10 +24,11 @@ import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from . import pages
 from .config import LocalUser, Settings
+from .consent import Consent
 from .pages import e
 from .provider import GatewayProvider
 from .store import token_hash
@@ -125,9 +126,12 @@ def _minutes(seconds: float) -> str:
 class SignIn:
     """GET /login shows the page, POST /login checks a local user's password."""
 
-    def __init__(self, settings: Settings, provider: GatewayProvider, upstreams: Upstreams) -> None:
+    def __init__(
+        self, settings: Settings, provider: GatewayProvider, upstreams: Upstreams, consent: Consent
+    ) -> None:
         self.settings = settings
         self.provider = provider
+        self.consent = consent
         self.store = provider.store
         self.upstreams = upstreams
         self.local = "local" in settings.identity_providers
@@ -158,13 +162,7 @@ class SignIn:
     ) -> HTMLResponse:
         """The page; after a failed attempt the user name stays and the password has the focus."""
         target = pages.redirect_target(pending["redirect_uri"])
-        name = pending.get("client_name")
-        document_host = pending.get("client_document_host")
-        if document_host:
-            kind = f"its details are published at {document_host}"
-        else:
-            kind = "self-registered: nobody checked this name"
-        who = e(name) if name else "An application without a name"
+        who, kind = pages.client_description(pending)
         body = [
             f"<p><strong>{who}</strong> asks to use an MCP server for you.</p>",
             "<dl>",
@@ -314,11 +312,9 @@ class SignIn:
             return self._expired(str(form.get("restart", "")))
         await self.store.clear_login_failures(username, address)
         log.info("login", extra={"user": user.user_id, "client_id": pending["client_id"]})
-        location = await self.provider.complete_authorization(
-            taken, user.user_id, user.display_name, groups=user.groups
-        )
-        response = RedirectResponse(
-            location, status_code=302, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        # Back to the client with a code, or to the consent page first.
+        response = await self.consent.after_sign_in(
+            taken, user.user_id, user.display_name, user.groups, via="local"
         )
         response.delete_cookie(BROWSER_COOKIE, path="/login")
         return response

@@ -1,4 +1,4 @@
-"""The HTML pages people see: the sign-in page and every message on the way through it.
+"""The HTML pages people see: the sign-in and consent pages and every message on the way.
 
 One layout for all of them: no script at all, one stylesheet allowed by its hash, nothing
 loaded from elsewhere. The Content-Security-Policy's `form-action` names exactly where a
@@ -15,6 +15,7 @@ import html
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from starlette.responses import HTMLResponse
@@ -46,7 +47,7 @@ button, .button { display: block; width: 100%; margin-top: 1.5rem; padding: 0.75
          font: inherit; font-weight: 600; text-align: center; text-decoration: none;
          border-radius: 0.375rem; cursor: pointer;
          border: 1px solid var(--accent); background: var(--accent); color: Canvas; }
-.button.secondary { background: transparent; color: var(--accent); margin-top: 0.75rem; }
+.button.secondary, button.secondary { background: transparent; color: var(--accent); margin-top: 0.75rem; }
 .or { text-align: center; color: var(--muted); margin: 1.5rem 0 0; }
 """
 STYLE_SOURCE = "'sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode() + "'"
@@ -102,6 +103,17 @@ def redirect_target(uri: str) -> RedirectTarget:
         # as invalid): the scheme is the narrowest source that still lets the redirect through.
         return RedirectTarget(label, f"{scheme}:")
     return RedirectTarget(label, f"{scheme}://{netloc}")
+
+
+def client_description(pending: dict[str, Any]) -> tuple[str, str]:
+    """Who asks, for the sign-in and consent pages: the client's name (HTML, escaped), and
+    whether anyone vouched for it: a Client ID Metadata Document's host, or nobody."""
+    name = pending.get("client_name")
+    who = e(name) if name else "An application without a name"
+    document_host = pending.get("client_document_host")
+    if document_host:
+        return who, f"its details are published at {document_host}"
+    return who, "self-registered: nobody checked this name"
 
 
 def page(

@@ -29,7 +29,7 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from .config import Settings
-from .keys import SigningKey
+from .keys import KeyRing
 from .store import Store
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -117,6 +117,10 @@ def check_client_metadata(client: OAuthClientInformationFull) -> None:
         raise refuse("jwks", "is not supported (no private_key_jwt here)")
 
 
+# The field of a client's record holding the SHA-256 of its registration access token.
+REGISTRATION_TOKEN_FIELD = "registration_access_token_sha256"  # noqa: S105 -- a field name
+
+
 def _document_host(client: OAuthClientInformationFull) -> str | None:
     """The host of a Client ID Metadata Document's URL (the sign-in page shows it beside the
     name the document claims); None for a registered client."""
@@ -126,7 +130,7 @@ def _document_host(client: OAuthClientInformationFull) -> str | None:
 class GatewayProvider:
     """OAuthAuthorizationServerProvider for the gateway (local login; upstream IdPs plug in here)."""
 
-    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, store: Store, key: KeyRing) -> None:
         self.settings = settings
         self.store = store
         self.key = key
@@ -142,18 +146,49 @@ class GatewayProvider:
         data = await self.store.get_client(client_id)
         return OAuthClientInformationFull.model_validate(data) if data else None
 
-    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+    @staticmethod
+    def check_registration(client_info: OAuthClientInformationFull) -> None:
+        """The gateway's rules for what a client registers (RFC 7591) or updates (RFC 7592)."""
         check_client_metadata(client_info)
         for uri in client_info.redirect_uris or []:
             check_redirect_uri(str(uri))
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "at least one redirect URI is required")
+
+    async def register_client(
+        self, client_info: OAuthClientInformationFull, registration_token_sha256: str | None = None
+    ) -> None:
+        """Check and keep a new client; with the SHA-256 of its registration access token
+        (RFC 7592), which is all the service keeps of that token."""
+        self.check_registration(client_info)
+        record = client_info.model_dump(mode="json", exclude_none=True)
+        if registration_token_sha256:
+            record[REGISTRATION_TOKEN_FIELD] = registration_token_sha256
         # Kept for client_unused_ttl until its first token exchange (_issue renews it then).
-        await self.store.put_client(
-            client_info.client_id,
-            client_info.model_dump(mode="json", exclude_none=True),
-            ttl=self.settings.client_unused_ttl,
-        )
+        await self.store.put_client(client_info.client_id, record, ttl=self.settings.client_unused_ttl)
+
+    async def client_record(self, client_id: str) -> dict[str, Any] | None:
+        """A registered client's record as kept (the registration access token's hash with
+        it); None for an unknown client and for every Client ID Metadata Document."""
+        if client_id.startswith("https://"):
+            return None
+        return await self.store.get_client(client_id)
+
+    async def update_client(
+        self, client_info: OAuthClientInformationFull, registration_token_sha256: str
+    ) -> bool:
+        """Replace a client's registration (RFC 7592 2.2), keeping its remaining lifetime;
+        False if it is gone meanwhile."""
+        self.check_registration(client_info)
+        record = client_info.model_dump(mode="json", exclude_none=True)
+        record[REGISTRATION_TOKEN_FIELD] = registration_token_sha256
+        return await self.store.replace_client(client_info.client_id, record)
+
+    async def delete_client(self, client_id: str) -> None:
+        """Forget a client and revoke every grant it holds (RFC 7592 2.3): its access tokens
+        fail /verify, its refresh tokens and codes no longer work."""
+        await self.store.delete_client(client_id)
+        await self.store.revoke_client(client_id)
 
     # -- authorization -------------------------------------------------------------------------
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
@@ -200,12 +235,18 @@ class GatewayProvider:
         return f"{self.settings.issuer}/login?{urlencode({'request': request_id})}"
 
     async def complete_authorization(
-        self, request: dict[str, Any], user_id: str, user_name: str, groups: Sequence[str] = ()
+        self,
+        request: dict[str, Any],
+        user_id: str,
+        user_name: str,
+        groups: Sequence[str] = (),
+        auth_time: int | None = None,
     ) -> str:
         """After a successful login: issue the code and return the client's redirect URL.
 
-        The identity (subject, name, groups) travels with the code, then with the refresh
-        token, into every access token (claims `sub`, `name`, `groups`)."""
+        The identity (subject, name, groups) and the time of the sign-in travel with the
+        code, then with the refresh token, into every access token (claims `sub`, `name`,
+        `groups`, `auth_time`); revocations by client, user or time compare `auth_time`."""
         code = secrets.token_urlsafe(32)
         await self.store.put_code(
             code,
@@ -219,11 +260,20 @@ class GatewayProvider:
                 "subject": user_id,
                 "name": user_name,
                 "groups": list(groups),
+                "auth_time": int(time.time()) if auth_time is None else auth_time,
                 "expires_at": time.time() + self.settings.code_ttl,
             },
             self.settings.code_ttl,
         )
         params = {"code": code, "iss": self.settings.issuer}
+        if request.get("state") is not None:
+            params["state"] = request["state"]
+        separator = "&" if urlparse(request["redirect_uri"]).query else "?"
+        return f"{request['redirect_uri']}{separator}{urlencode(params)}"
+
+    def error_location(self, request: dict[str, Any], error: str, description: str) -> str:
+        """The client's redirect URI with an authorization error (RFC 6749 4.1.2.1, RFC 9207 iss)."""
+        params = {"error": error, "error_description": description, "iss": self.settings.issuer}
         if request.get("state") is not None:
             params["state"] = request["state"]
         separator = "&" if urlparse(request["redirect_uri"]).query else "?"
@@ -239,7 +289,10 @@ class GatewayProvider:
                 # RFC 6749 4.1.2: a code used twice revokes the tokens issued with it.
                 await self.store.revoke_family(family)
             return None
-        fields = {k: v for k, v in data.items() if k not in ("name", "groups")}
+        if await self.store.is_revoked(data["client_id"], data["subject"], "", data.get("auth_time", 0)):
+            # The client or the user was revoked since the sign-in.
+            return None
+        fields = {k: v for k, v in data.items() if k not in ("name", "groups", "auth_time")}
         return AuthorizationCode(code=authorization_code, **fields)
 
     async def exchange_authorization_code(
@@ -260,6 +313,7 @@ class GatewayProvider:
             data["scopes"],
             family,
             data.get("groups", []),
+            data.get("auth_time", 0),
         )
 
     # -- refresh tokens -----------------------------------------------------------------------------
@@ -273,7 +327,9 @@ class GatewayProvider:
                 # A rotated refresh token came back: it was stolen or replayed. Revoke the grant.
                 await self.store.revoke_family(family)
             return None
-        if data["client_id"] != client.client_id or await self.store.family_revoked(data["family"]):
+        if data["client_id"] != client.client_id or await self.store.is_revoked(
+            data["client_id"], data["subject"], data["family"], data.get("auth_time", 0)
+        ):
             return None
         return RefreshToken(
             token=refresh_token,
@@ -303,6 +359,7 @@ class GatewayProvider:
             scopes or data["scopes"],
             data["family"],
             data.get("groups", []),
+            data.get("auth_time", 0),
         )
 
     # -- access tokens ---------------------------------------------------------------------------------
@@ -315,6 +372,7 @@ class GatewayProvider:
         scopes: list[str],
         family: str,
         groups: list[str],
+        auth_time: int,
     ) -> OAuthToken:
         now = int(time.time())
         claims = {
@@ -328,15 +386,13 @@ class GatewayProvider:
             "jti": secrets.token_urlsafe(16),
             "iat": now,
             "exp": now + self.settings.access_token_ttl,
+            "auth_time": auth_time,
         }
         if groups:
             # /verify matches them against the resource's allowed_groups.
             claims["groups"] = groups
         access = self.key.sign(claims)
         refresh = secrets.token_urlsafe(32)
-        if not client_id.startswith("https://"):
-            # A registered client in use stays as long as the refresh token just issued.
-            await self.store.touch_client(client_id, self.used_client_ttl)
         await self.store.put_refresh(
             refresh,
             {
@@ -347,9 +403,19 @@ class GatewayProvider:
                 "resource": resource,
                 "scopes": scopes,
                 "family": family,
+                "auth_time": auth_time,
+                "issued_at": now,
                 "expires_at": now + self.settings.refresh_token_ttl,
             },
+            # A registered client in use stays as long as the refresh token just issued.
+            client_ttl=None if client_id.startswith("https://") else self.used_client_ttl,
         )
+        # A revocation of this client, user or time that came while this exchange was under
+        # way may have looked for the grant's family before it was written: look again (at
+        # the markers only: a replay that revoked the family is answered as before).
+        if await self.store.is_revoked(client_id, subject, "", auth_time):
+            await self.store.revoke_family(family)
+            raise TokenError("invalid_grant", "the grant was revoked")
         return OAuthToken(
             access_token=access,
             token_type="Bearer",  # noqa: S106 -- the token type, not a password
@@ -363,7 +429,9 @@ class GatewayProvider:
             claims = self.key.decode(token, self.settings.issuer)
         except Exception:
             return None
-        if await self.store.any_revoked(claims["jti"], claims["fam"]):
+        if await self.store.is_revoked(
+            claims["client_id"], claims["sub"], claims["fam"], claims.get("auth_time", 0), claims["jti"]
+        ):
             return None
         return AccessToken(
             token=token,

@@ -13,7 +13,8 @@ provider instead of showing a form:
    identified (GitHub: GET /user; OpenID: the ID token, checked with joserfc, plus
    userinfo when a claim is missing) and checked against the allow-lists; then
    provider.complete_authorization issues our code with the identity (subject, name,
-   groups) and the browser goes back to the MCP client.
+   groups) and the browser goes back to the MCP client, or first to the consent page
+   (consent.py).
 
 Every failure ends on a small HTML page (4xx; 502 when the upstream cannot be reached).
 Logs name the user and the reason, never a code, token, secret or response body.
@@ -42,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from . import pages
 from .config import GitHubSettings, OidcSettings, Settings, client_tls
+from .consent import Consent
 from .provider import GatewayProvider
 
 log = logging.getLogger("mcp_gateway_auth.upstream")
@@ -122,11 +124,13 @@ class UpstreamLogin:
         settings: Settings,
         provider: GatewayProvider,
         *,
+        consent: Consent,
         ca_file: str | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.provider = provider
+        self.consent = consent
         self.store = provider.store
         self.redirect_uri = f"{settings.issuer}/callback"
         # Tests inject an httpx2.MockTransport here; production uses the network.
@@ -224,11 +228,20 @@ class UpstreamLogin:
         if pending is None:
             return self.error_page(400, "This sign-in request has expired or was already used.", "Expired")
         user_id = self.user_id_prefix + identity.subject
-        log.info("login", extra={"provider": self.name, "user": user_id, "client_id": pending["client_id"]})
-        location = await self.provider.complete_authorization(
-            pending, user_id, identity.name, groups=identity.groups
+        log.info(
+            "login",
+            extra={
+                "provider": self.name,
+                "user": user_id,
+                "user_name": identity.name,
+                "client_id": pending["client_id"],
+            },
         )
-        return RedirectResponse(location, status_code=302, headers=REDIRECT_HEADERS)
+        # Back to the client with a code, or to the consent page first (the confused deputy:
+        # the provider may have let the browser through without asking anybody anything).
+        return await self.consent.after_sign_in(
+            pending, user_id, identity.name, identity.groups, via=self.name
+        )
 
     def _unreachable(self, error: httpx2.HTTPError) -> HTMLResponse:
         host = None
@@ -280,8 +293,12 @@ class Upstreams:
 
 # -- GitHub -------------------------------------------------------------------------------------
 class GitHubLogin(UpstreamLogin):
-    """A GitHub OAuth app. The user id is the GitHub login in lower case (logins are
-    case-insensitive); the name is the profile name, or the login."""
+    """A GitHub OAuth app. The user id is GitHub's numeric user id (stable: a login can be
+    renamed and then taken by somebody else); the name is the login. A user may sign in when
+    their login is in allowed_users (case-insensitive) or they are an active member of one of
+    allowed_orgs, asked with their own token (`read:org`, requested only then); the allowed
+    organisations they are active members of become their groups, with the provider's user
+    id prefix (`github:acme`), for the resources' allowed_groups."""
 
     name = "github"
     label = "GitHub"
@@ -302,9 +319,12 @@ class GitHubLogin(UpstreamLogin):
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
-            # The public profile (login, id, name) needs no scope.
             "allow_signup": "false",
         }
+        if self.github.allowed_orgs:
+            # Organisation memberships, private ones included. The public profile (login,
+            # id) alone needs no scope.
+            params["scope"] = "read:org"
         return f"{self.github.url}/login/oauth/authorize?{urlencode(params)}"
 
     async def identify(self, code: str, verifier: str, nonce: str, query: dict[str, str]) -> Identity:
@@ -338,32 +358,57 @@ class GitHubLogin(UpstreamLogin):
                     status=response.status_code,
                     error=_short(body.get("error")),
                 )
-            response = await http.get(
-                f"{self.github.api_url}/user",
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept": "application/vnd.github+json",
-                    "X-GitHub-Api-Version": "2022-11-28",
-                },
-            )
+            api = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+            }
+            response = await http.get(f"{self.github.api_url}/user", headers=api)
             if response.status_code != 200:
                 raise UpstreamError(
                     502, "GitHub did not tell who you are.", "GET /user failed", status=response.status_code
                 )
             user = _json(response, "GET /user")
-        login = user.get("login")
-        if not isinstance(login, str) or not login:
-            raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no login")
-        if login.lower() not in self.github.allowed_users:
+            login, github_id = user.get("login"), user.get("id")
+            if not isinstance(login, str) or not login:
+                raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no login")
+            if not isinstance(github_id, int) or isinstance(github_id, bool):
+                raise UpstreamError(502, "GitHub did not tell who you are.", "GET /user: no numeric id")
+            orgs = [
+                org for org in self.github.allowed_orgs if await self._active_member(http, api, org, login)
+            ]
+        if login.lower() not in self.github.allowed_users and not orgs:
             raise UpstreamError(
                 403,
                 f"The GitHub account {login} may not use this gateway.",
                 "user not allowed",
                 user=login,
-                github_id=user.get("id"),
+                github_id=github_id,
             )
-        name = user.get("name")
-        return Identity(subject=login.lower(), name=name if isinstance(name, str) and name else login)
+        groups = tuple(self.github.user_id_prefix + org for org in orgs)
+        return Identity(subject=str(github_id), name=login, groups=groups)
+
+    async def _active_member(
+        self, http: httpx2.AsyncClient, api: dict[str, str], org: str, login: str
+    ) -> bool:
+        """Whether the signed-in user is an active member of `org` (an invitation is not)."""
+        response = await http.get(f"{self.github.api_url}/user/memberships/orgs/{quote(org)}", headers=api)
+        if response.status_code == 200:
+            return _json(response, "GET /user/memberships").get("state") == "active"
+        if response.status_code in (403, 404):
+            # 404: no membership (or no such organisation); 403: the organisation restricts
+            # OAuth apps (an owner must approve the gateway's app), or the scope is missing.
+            log.info(
+                "org membership not visible",
+                extra={"provider": self.name, "user": login, "org": org, "status": response.status_code},
+            )
+            return False
+        raise UpstreamError(
+            502,
+            "GitHub is not available. Try again later.",
+            "GET /user/memberships failed",
+            status=response.status_code,
+        )
 
 
 # -- OpenID Connect -----------------------------------------------------------------------------
@@ -639,11 +684,13 @@ def _groups(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def create_upstreams(settings: Settings, provider: GatewayProvider, **kwargs: Any) -> Upstreams:
+def create_upstreams(
+    settings: Settings, provider: GatewayProvider, consent: Consent, **kwargs: Any
+) -> Upstreams:
     """The upstream logins of the configured identity providers, in their configured order."""
     kinds: dict[str, type[UpstreamLogin]] = {"github": GitHubLogin, "oidc": OidcLogin}
     logins = {
-        name: kinds[name](settings, provider, **kwargs)
+        name: kinds[name](settings, provider, consent=consent, **kwargs)
         for name in settings.identity_providers
         if name in kinds
     }

@@ -2,7 +2,9 @@
 
 Every request through the gateway passes here, so the hot path has no framework: read
 three headers, check the token (a signature check the first time a token is seen, a
-dictionary look-up afterwards), check revocation with one Redis round trip, answer.
+dictionary look-up afterwards), check revocation with one Redis round trip (EXISTS of the
+token's jti and its grant's family: revoking a client, a user or everyone before a time
+revokes each of their families, store.py), answer.
 Anything unexpected fails closed: 401 for a token problem, 503 when Redis or the key
 cannot be used, never 200.
 
@@ -18,14 +20,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from redis.asyncio import Redis
 
 from .config import Settings, normalize_host
-from .keys import SigningKey
-from .store import PREFIX, Store
+from .keys import KeyRing
+from .store import Store, direct_revocation_keys
 
 log = logging.getLogger("mcp_gateway_auth.verify")
 
@@ -40,8 +42,20 @@ def _token_in_query(query: bytes) -> bool:
     )
 
 
+class Verified(NamedTuple):
+    """A token whose signature, issuer and expiry were checked, with the keys its
+    revocation check asks for (computed once)."""
+
+    claims: dict[str, Any]
+    revocation_keys: tuple[str, str]
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> Verified:
+        return cls(claims, direct_revocation_keys(claims.get("fam", ""), claims["jti"]))
+
+
 class VerifiedTokenCache:
-    """Tokens whose signature, issuer and expiry were checked: token -> claims.
+    """Tokens whose signature, issuer and expiry were checked: token -> Verified.
 
     Bounded (least recently added are dropped first); an entry is dropped at its expiry.
     Revocation is never cached: it is checked in Redis on every request.
@@ -49,21 +63,24 @@ class VerifiedTokenCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._entries: OrderedDict[str, Verified] = OrderedDict()
 
-    def get(self, token: str, now: float) -> dict[str, Any] | None:
-        claims = self._entries.get(token)
-        if claims is not None and claims["exp"] <= now:
+    def get(self, token: str, now: float) -> Verified | None:
+        verified = self._entries.get(token)
+        if verified is not None and verified.claims["exp"] <= now:
             del self._entries[token]
             return None
-        return claims
+        return verified
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str, verified: Verified) -> None:
         if self.size <= 0:
             return
-        self._entries[token] = claims
+        self._entries[token] = verified
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class RevocationBatch:
@@ -74,15 +91,15 @@ class RevocationBatch:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.pending: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self.pending: list[tuple[Verified, asyncio.Future[bool]]] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def any_revoked(self, jti: str, family: str) -> asyncio.Future[bool]:
+    def is_revoked(self, verified: Verified) -> asyncio.Future[bool]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         if not self.pending:
             loop.call_soon(self._send)
-        self.pending.append((jti, family, future))
+        self.pending.append((verified, future))
         return future
 
     def _send(self) -> None:
@@ -91,30 +108,31 @@ class RevocationBatch:
         self.tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(self.tasks.discard)
 
-    async def _execute(self, batch: list[tuple[str, str, asyncio.Future[bool]]]) -> None:
+    async def _execute(self, batch: list[tuple[Verified, asyncio.Future[bool]]]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for jti, family, _ in batch:
-                    pipe.exists(f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}")
+                for verified, _ in batch:
+                    pipe.exists(*verified.revocation_keys)
                 counts = await pipe.execute()
         except BaseException as error:
-            for _, _, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(error if isinstance(error, Exception) else ConnectionError())
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, future), count in zip(batch, counts, strict=True):
+        for (_, future), count in zip(batch, counts, strict=True):
             if not future.done():
                 future.set_result(int(count) > 0)
 
 
 class VerifyApp:
-    def __init__(self, settings: Settings, store: Store, key: SigningKey) -> None:
+    def __init__(self, settings: Settings, store: Store, key: KeyRing) -> None:
         self.settings = settings
         self.store = store
         self.key = key
         self.cache = VerifiedTokenCache(settings.verify_cache_size)
+        self.key_removals = key.removals
         self.revocation = RevocationBatch(store.redis)
         headers = settings.verify_headers
         self.h_user_id = headers["user_id"].lower().encode()
@@ -183,16 +201,23 @@ class VerifyApp:
             return self._challenge(host, None)
         token = authorization[7:].strip().decode("latin-1")
         now = time.time()
-        claims = self.cache.get(token, now)
-        if claims is None:
+        # A key rotation reaches this process within seconds (keys.KeyRing); a retired key's
+        # tokens must not outlive it in the cache.
+        self.key.refresh()
+        if self.key.removals != self.key_removals:
+            self.key_removals = self.key.removals
+            self.cache.clear()
+        verified = self.cache.get(token, now)
+        if verified is None:
             try:
-                claims = self.key.decode(token, self.settings.issuer)
+                verified = Verified.of(self.key.decode(token, self.settings.issuer))
             except Exception:
                 return self._challenge(host, "invalid_token")
-            self.cache.put(token, claims)
+            self.cache.put(token, verified)
+        claims = verified.claims
         if claims["aud"] not in self.audiences[host]:
             return self._challenge(host, "invalid_token")
-        if await self.revocation.any_revoked(claims["jti"], claims.get("fam", "")):
+        if await self.revocation.is_revoked(verified):
             return self._challenge(host, "invalid_token")
         if not resource.allows(claims["sub"], claims.get("groups", ())):
             return self._challenge(host, "insufficient_scope", status=403)
