@@ -127,6 +127,9 @@ def mcp_services_normalize(catalogue: Any, domain: str) -> list[dict[str, Any]]:
                 "middlewares": _list_of_str(name, "middlewares", entry.get("middlewares")),
                 "allowed_users": _list_of_str(name, "allowed_users", entry.get("allowed_users")),
                 "allowed_groups": _list_of_str(name, "allowed_groups", entry.get("allowed_groups")),
+                # Its own network, which only Traefik shares: services reach neither each other
+                # nor the auth service. The Compose project has the same name.
+                "network": f"mcp-{name}",
             }
         )
     return result
@@ -159,6 +162,7 @@ def mcp_services_label_spec(service: dict[str, Any]) -> dict[str, Any]:
             {"name": "catchall", "priority_class": "catchall"},
         ],
         "sticky": service["sticky"],
+        "network": service["network"],
     }
     if service.get("healthcheck"):
         spec["healthcheck"] = service["healthcheck"]
@@ -180,7 +184,7 @@ def mcp_services_compose(service: dict[str, Any], labels: Mapping[str, str], net
     if service["command"]:
         container["command"] = service["command"]
     return {
-        "name": f"mcp-{service['name']}",
+        "name": service["network"],
         "services": {"server": container},
         "networks": {network: {"external": True}},
     }

@@ -62,6 +62,22 @@ def render_var(role: str, name: str, **overrides: Any) -> Any:
     return role_templar(role, **overrides).template(trust_as_template("{{ " + name + " }}"))
 
 
+def failing_checks(role: str, **overrides: Any) -> list[str]:
+    """The variables named by the checks of roles/<role>/tasks/validate.yml that fail with
+    these variables, in the order the role reports them."""
+    loader = DataLoader()
+    tasks = loader.load_from_file(str(ROLES / role / "tasks" / "validate.yml"), trusted_as_template=True)
+    check = next(task for task in tasks if "ansible.builtin.fail" in task)
+    checks_var = check["loop"].split("|")[0].strip(" {")
+    task_vars = {name: value for name, value in check["vars"].items() if name != checks_var}
+    templar = role_templar(role, **task_vars, **overrides)
+    return [
+        item["var"]
+        for item in check["vars"][checks_var]
+        if templar.template(trust_as_template("{{ (" + item["bad"].strip("{} ") + ") | bool }}"))
+    ]
+
+
 def render_template_file(role: str, template: Path, **overrides: Any) -> str:
     return role_templar(role, **overrides).template(trust_as_template(template.read_text()))
 
