@@ -16,7 +16,7 @@ TARGET = f"https://echo.{DOMAIN}/mcp"
 
 
 @pytest.fixture(scope="module")
-def scan(gateway, tmp_path_factory):
+def scan(gateway, tmp_path_factory, figures):
     address, ca_file = gateway
     out = tmp_path_factory.mktemp("testssl") / "scan.json"
     run = subprocess.run(
@@ -29,7 +29,6 @@ def scan(gateway, tmp_path_factory):
     )  # fmt: skip
     assert out.exists(), run.stdout + run.stderr
     findings = {item["id"]: item for item in json.loads(out.read_text())}
-    print("\ntestssl.sh findings:")
     keys = (
         "SSLv2",
         "SSLv3",
@@ -42,8 +41,8 @@ def scan(gateway, tmp_path_factory):
         "certs_countServer",
     )
     for key in (*keys, "HTTP_status_code", "HSTS_time", "banner_server"):
-        if key in findings:
-            print(f"  {key:16} {findings[key]['severity']:8} {findings[key]['finding']}")
+        if key in findings:  # printed at the end of the run (conftest.py)
+            figures[f"testssl.sh {key}"] = f"{findings[key]['severity']}: {findings[key]['finding']}"
     return findings
 
 
