@@ -76,6 +76,12 @@ def echo_headers(gateway, headers: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in run(go).items()}
 
 
+def auth_log(host) -> list[dict]:
+    """The auth service's JSON log lines."""
+    output = host.run("docker logs auth-auth-1 2>&1").stdout
+    return [json.loads(line) for line in output.splitlines() if line[:1] == "{"]
+
+
 # -- finding 1: anyone could lock every user out ----------------------------------------------------
 
 
@@ -114,11 +120,7 @@ def test_finding_1_everyone_else_still_signs_in(spray, gateway):
 
 
 def test_finding_1_the_service_counts_the_clients_address_not_traefiks(spray, host):
-    lines = [
-        json.loads(line)
-        for line in host.run("docker logs auth-auth-1 2>&1").stdout.splitlines()
-        if line[:1] == "{"
-    ]
+    lines = auth_log(host)
     failed = [line for line in lines if line.get("message") == "login failed"]
     limited = [line for line in lines if line.get("message") == "login rate limited"]
     assert spray["address"] != TRAEFIK
@@ -131,11 +133,7 @@ def test_finding_1_the_service_counts_the_clients_address_not_traefiks(spray, ho
 
 
 def test_finding_4_failed_logins_are_json_lines_with_user_and_address(spray, host):
-    lines = [
-        json.loads(line)
-        for line in host.run("docker logs auth-auth-1 2>&1").stdout.splitlines()
-        if line[:1] == "{"
-    ]
+    lines = auth_log(host)
     failed = [line for line in lines if line.get("message") == "login failed"]
     assert failed, "no 'login failed' event in the auth service's log"
     event = failed[-1]
