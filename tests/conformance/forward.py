@@ -5,8 +5,7 @@ query, headers and body), with `headers` added, and the answer streams back as i
 The official conformance suite has no option for an Authorization header: the catalogue
 scenario points it at this shim, once with the gateway as upstream and an OAuth token added,
 and once, with nothing added, at the MCP server's container directly - the same shim both
-ways, so the only difference between the two runs is the gateway. The bench measures
-progress notifications through it the same way.
+ways, so the only difference between the two runs is the gateway.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import anyio
+from mcp import types
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from tests.e2e.gateway_client import GatewayUser, tool_json
@@ -82,3 +83,41 @@ def test_sdk_client_lists_and_calls_a_tool_of_the_pypi_server(gateway):
     assert {"get_current_time", "convert_time"} <= tools
     assert not now.is_error, now.content[0].text
     assert tool_json(now)["timezone"] == "Asia/Tokyo"
+
+
+def test_server_to_client_requests_and_progress_reach_the_client_through_the_gateway(gateway):
+    """What the conformance suite cannot check on server-everything (its scenarios call tools of
+    its own test server): sampling and elicitation requests from the server, answered by the
+    client, and progress notifications, each on a call's SSE stream through the gateway."""
+    alice = GatewayUser(*gateway, "alice", "alice-password")
+    asked, steps = [], []
+
+    async def sampling(context, params):
+        asked.append("sampling")
+        content = types.TextContent(type="text", text="sampled by the client")
+        return types.CreateMessageResult(role="assistant", content=content, model="test-model")
+
+    async def elicitation(context, params):
+        asked.append("elicitation")
+        return types.ElicitResult(action="accept", content={"name": "Alice Example", "check": True})
+
+    async def on_progress(progress, total, message):
+        steps.append((progress, total))
+
+    async def go():
+        options = {"sampling_callback": sampling, "elicitation_callback": elicitation}
+        async with alice.session(EVERYTHING, **options) as session:
+            sampled = await session.call_tool("trigger-sampling-request", {"prompt": "ping"})
+            elicited = await session.call_tool("trigger-elicitation-request", {})
+            arguments = {"duration": 1, "steps": 4}
+            progress = await session.call_tool(
+                "trigger-long-running-operation", arguments, progress_callback=on_progress
+            )
+            return sampled, elicited, progress
+
+    sampled, elicited, progress = anyio.run(go)
+    assert asked == ["sampling", "elicitation"]
+    assert "sampled by the client" in sampled.content[0].text
+    assert "- Name: Alice Example" in elicited.content[1].text
+    assert "Long running operation completed" in progress.content[0].text
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
