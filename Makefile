@@ -27,7 +27,7 @@ help:
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
 	@echo "make molecule  the Molecule scenarios: default, prod, catalogue (each on Debian test hosts)"
-	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
+	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original, streaming latency (bench/README.md)"
 	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
 	@echo "make lock    re-resolve the auth service's dependencies into services/auth/requirements.lock"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
