@@ -37,7 +37,7 @@ from typing import Any
 
 from . import common
 
-PARTS = ["request_path", "verify", "provisioning", "first_cert"]
+PARTS = ["request_path", "verify", "progress", "provisioning", "first_cert"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

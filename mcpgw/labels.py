@@ -57,11 +57,14 @@ SERVICE_KEYS = frozenset(
         "healthcheck",
         "sticky",
         "network",
+        "strategy",
     }
 )
 ROUTER_KEYS = frozenset({"name", "priority_class", "hosts", "path_prefix", "middlewares", "service"})
 HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout"})
 STICKY_KEYS = frozenset({"cookie_name"})
+# Traefik's load-balancing strategies; hrw keeps each client address on one server.
+STRATEGIES = ("wrr", "p2c", "hrw", "leasttime")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -258,6 +261,14 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
     labels[f"{lb}.server.port"] = str(port)
     labels.update(_healthcheck_labels(name, lb, service.get("healthcheck")))
     labels.update(_sticky_labels(name, lb, service.get("sticky", False), gw["sticky_cookie"]))
+    strategy = service.get("strategy")
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise _fail(name, "strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if strategy != "wrr" and f"{lb}.sticky.cookie.name" in labels:
+            # Traefik applies a sticky cookie with wrr only: it would be silently ignored.
+            raise _fail(name, "strategy", f"{strategy} and a sticky cookie exclude each other")
+        labels[f"{lb}.strategy"] = strategy
     return labels
 
 

@@ -9,7 +9,11 @@ from typing import Any
 import jinja2
 import pytest
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
+
+# Ansible's own plugins (lookups such as ansible.builtin.file, which role variables use).
+init_plugin_loader()
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
@@ -51,7 +55,7 @@ def gateway_settings(**overrides: Any) -> dict[str, Any]:
 
 
 def role_templar(role: str, **overrides: Any) -> Templar:
-    variables = {**HOST_VARS, **load_role_vars(role), **overrides}
+    variables = {**HOST_VARS, "role_path": str(ROLES / role), **load_role_vars(role), **overrides}
     if role != "gateway" and "gateway_settings" not in overrides:
         variables["gateway_settings"] = gateway_settings(**overrides)
     return Templar(loader=DataLoader(), variables=variables)

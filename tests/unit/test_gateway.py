@@ -133,7 +133,9 @@ def test_the_auth_service_is_where_forwardauth_calls_it():
 def test_every_role_reads_the_one_catalogue():
     catalogue = [{"name": "echo", "image": "mcpgw/echo:0.1.0", "allowed_users": ["alice"]}]
     resources = render_var("auth", "auth_resources", mcp_services=catalogue)
-    labels = render_var("mcp_services", "_mcp_services_labels", mcp_services=catalogue)
+    labels = render_var(
+        "mcp_services", "_mcp_services_labels", mcp_services=catalogue, _mcp_services_package_recipe="r"
+    )
     assert resources == [
         {"host": "echo.gateway.test", "path": "/mcp", "allowed_users": ["alice"], "allowed_groups": []}
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from mcpgw.catalogue import mcp_services_normalize
+
 from .conftest import ROLES, render_template_file, render_var
 
 TEMPLATES = sorted(ROLES.glob("*/templates/**/*.j2"))
@@ -16,6 +18,11 @@ def test_template_renders_strictly(template):
     overrides = {
         "docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"},
         "_auth_redis_password": "redis-secret",  # a fact the auth role reads from the host
+        # The package entry that mcp_services' package tasks loop over, and its executable.
+        "mcp_service": mcp_services_normalize(
+            [{"name": "time", "package": {"pypi": "mcp-server-time==2026.10.19"}}], "gateway.test"
+        )[0],
+        "mcp_service_bin": "mcp-server-time",
     }
     text = render_template_file(role, template, **overrides)
     assert "{{" not in text

@@ -148,6 +148,12 @@ def test_sticky_cookie_name_and_healthcheck_defaults(jinja_env):
     assert labels[f"{lb}.healthcheck.timeout"] == "3s"
 
 
+def test_strategy_hrw_keeps_a_client_address_on_one_server(jinja_env):
+    labels = render(jinja_env, {"name": "everything", "port": 8000, "strategy": "hrw"})
+    assert labels["traefik.http.services.everything.loadbalancer.strategy"] == "hrw"
+    assert not any(".sticky." in key for key in labels)
+
+
 def test_no_certresolver_gives_plain_tls(jinja_env):
     labels = render(jinja_env, {"name": "fetch", "port": "8000"}, {**GATEWAY, "certresolver": ""})
     assert labels["traefik.http.routers.fetch-mcp.tls"] == "true"
@@ -200,6 +206,14 @@ ERROR_CASES = [
     (
         {"name": "fetch", "port": 80, "routers": [{"name": "mcp", "middlewares": ["bad name"]}]},
         "service 'fetch': key 'routers[0].middlewares': invalid middleware name 'bad name'",
+    ),
+    (
+        {"name": "fetch", "port": 80, "strategy": "random"},
+        "service 'fetch': key 'strategy': must be one of wrr, p2c, hrw, leasttime, got 'random'",
+    ),
+    (
+        {"name": "fetch", "port": 80, "strategy": "hrw", "sticky": True},
+        "service 'fetch': key 'strategy': hrw and a sticky cookie exclude each other",
     ),
     (
         {"name": "fetch", "port": 80, "priority_class": "urgent"},
