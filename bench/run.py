@@ -57,7 +57,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if value else "0"
         return str(value)
 
-    numeric = {c for c in columns if all(isinstance(r.get(c), int | float) for r in rows)}
+    numeric = {
+        c
+        for c in columns
+        if all(isinstance(r.get(c), int | float | None) for r in rows)
+        and any(isinstance(r.get(c), int | float) for r in rows)
+    }
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|",
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['ram_gib']} GiB, "
         f"Linux {machine['kernel']}; Traefik {machine['traefik']}, wrk {machine['wrk']}, "
-        f"Redis {machine['redis']}, Python {machine['python']}",
+        f"Redis {machine['redis']}, nginx {machine.get('nginx')}, Python {machine['python']}; "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
     broken = False
