@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
+# Our auth service from this source tree, whatever the venv has installed (an editable
+# install may point at another checkout).
+AUTH_SRC = ROOT / "services" / "auth" / "src"
 VENV_BIN = Path(sys.executable).parent
 
 # wrk's defaults for every measurement: 2 threads, 32 connections, 10 s, after a 2 s warm-up.
@@ -409,6 +412,9 @@ def our_auth_config(redis_port: int, redis_password: str, workdir: Path) -> tupl
     Redis) and a valid access token for it: (config file, token)."""
     import secrets
 
+    if str(AUTH_SRC) not in sys.path:
+        sys.path.insert(0, str(AUTH_SRC))
+
     from cryptography.hazmat.primitives import serialization
 
     from mcp_gateway_auth.keys import SigningKey
@@ -461,7 +467,8 @@ def start_our_auth_server(
     """Our auth service under the command `argv_for_port(port)` returns; ready when its
     /verify accepts `token`."""
     port = free_port()
-    proc = Proc(name, argv_for_port(port), env={"AUTH_CONFIG": str(config_file)})
+    env = {"AUTH_CONFIG": str(config_file), "PYTHONPATH": str(AUTH_SRC)}
+    proc = Proc(name, argv_for_port(port), env=env)
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/health"))
     headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Host": BENCH_HOST}
     status = http_status(f"http://127.0.0.1:{port}/verify", headers)

@@ -134,8 +134,8 @@ class Variant(NamedTuple):
         name, _, value = spec.partition("=")
         if name == "workers" and value.isdigit():
             return cls(spec, workers=int(value))
-        if name == "uvicorn" and value:
-            return cls(spec, uvicorn_args=tuple(value.split()))
+        if name == "uvicorn":
+            return cls(spec, uvicorn_args=tuple(value.split()) or ("--http", "httptools"))
         if name == "granian":
             return cls(spec, granian_args=tuple(value.split()))
         raise argparse.ArgumentTypeError(
@@ -150,7 +150,9 @@ class Variant(NamedTuple):
         n = self.workers or workers
         if self.granian_args is not None:
             return granian_argv(port, n, self.granian_args)
-        return uvicorn_argv(port, n, self.uvicorn_args)
+        if self.uvicorn_args:
+            return uvicorn_argv(port, n, self.uvicorn_args)
+        return common.serve_argv(port, n)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,13 +165,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="request_path: also measure d on the static backend with a lever changed: "
         "all-headers (no authRequestHeaders), relay (the check through a Traefik entrypoint of "
         "its own, whose load balancer keeps connections alive), workers=N, "
-        "uvicorn='--http h11 ...', granian='<granian options>' (repeatable)",
+        "uvicorn[='<options>'] (uvicorn as `serve` ran it before Granian, plus options), "
+        "granian='<granian options>' (repeatable)",
     )
 
 
 def uvicorn_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
-    """Our app under uvicorn's own command line, with `mcp-gateway-auth serve`'s settings
-    (uvloop, httptools, no access log, keep-alive 95 s) and then `extra` (the last wins)."""
+    """Our app under uvicorn's own command line, as `mcp-gateway-auth serve` ran it before
+    Granian (uvloop, httptools, no access log, keep-alive 95 s), then `extra` (the last wins)."""
     argv = [str(common.VENV_BIN / "uvicorn"), "--factory", "mcp_gateway_auth.__main__:app_factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header"]
