@@ -66,6 +66,17 @@ ENTRYPOINT_HTTP = {
     },
 }
 AUTH_RESPONSE_HEADERS = ["X-User-Id", "X-User-Name", "X-Auth-Token"]
+# What an MCP client sends besides its token (the official Python SDK's streamable HTTP
+# client, a session of the 2025-11-25 revision): ForwardAuth copies every one of them into
+# the check unless authRequestHeaders narrows it.
+CLIENT_HEADERS = {
+    "User-Agent": "python-httpx/0.28.1",
+    "Accept": "application/json, text/event-stream",
+    "Accept-Encoding": "gzip, deflate",
+    "Content-Type": "application/json",
+    "Mcp-Protocol-Version": "2025-11-25",
+    "Mcp-Session-Id": "4f9c2b7e0d1a4c6e8b3f5a7d9e1c2b4a",
+}
 
 
 def role_forward_auth() -> dict[str, Any]:
@@ -165,14 +176,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="request_path: also measure d on the static backend with a lever changed: "
         "all-headers (no authRequestHeaders), relay (the check through a Traefik entrypoint of "
         "its own, whose load balancer keeps connections alive), workers=N, "
-        "uvicorn[='<options>'] (uvicorn as `serve` ran it before Granian, plus options), "
-        "granian='<granian options>' (repeatable)",
+        "uvicorn[='<options>'] (uvicorn's command line with serve's settings, plus options), "
+        "granian='<granian options>' (Granian, when installed) (repeatable)",
     )
 
 
 def uvicorn_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
-    """Our app under uvicorn's own command line, as `mcp-gateway-auth serve` ran it before
-    Granian (uvloop, httptools, no access log, keep-alive 95 s), then `extra` (the last wins)."""
+    """Our app under uvicorn's own command line with `mcp-gateway-auth serve`'s settings
+    (uvloop, httptools, no access log, keep-alive 95 s), then `extra` (the last wins)."""
     argv = [str(common.VENV_BIN / "uvicorn"), "--factory", "mcp_gateway_auth.__main__:app_factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header"]
@@ -320,8 +331,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             traefik, ports = start_traefik(workdir, entrypoints, routes, ("echo", "plain.bench.test"))
             procs.append(traefik)
 
-            # The token goes with every request, also where nobody checks it: same bytes on the wire.
-            bearer = {"Authorization": f"Bearer {token}"}
+            # The token and an MCP client's usual headers go with every request, also where
+            # nobody checks them: the same bytes on the wire in every set-up.
+            bearer = {**CLIENT_HEADERS, "Authorization": f"Bearer {token}"}
 
             def through(entrypoint: str, host: str) -> tuple[str, dict[str, str]]:
                 return f"http://127.0.0.1:{ports[entrypoint]}/health", {**bearer, "Host": host}

@@ -11,10 +11,7 @@ import os
 import sys
 from typing import Any
 
-from granian.constants import HTTPModes, Interfaces, Loops
-from granian.http import HTTP1Settings
-from granian.log import LogLevels
-from granian.server import Server
+import uvicorn
 
 from . import admin
 from .app import create_app
@@ -22,14 +19,14 @@ from .config import load_settings
 
 
 def app_factory():
-    """The server's factory: every worker builds its own app (and Redis pool)."""
+    """uvicorn's factory: every worker builds its own app (and Redis pool)."""
     return create_app(load_settings())
 
 
 def log_config(level: str) -> dict[str, Any]:
-    """JSON lines on stdout (JsonFormatter), for dictConfig. The server applies it in every
-    process it starts, its workers included: configured in the parent alone, the workers
-    dropped INFO (the login audit events) and the `extra` fields of the rest."""
+    """JSON lines on stdout (JsonFormatter), for dictConfig. uvicorn applies it in every
+    process it starts, its spawned workers included: configured in the parent alone, the
+    workers dropped INFO (the login audit events) and the `extra` fields of the rest."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -74,28 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     logging_config = log_config(args.log_level)
     logging.config.dictConfig(logging_config)
     load_settings()  # fail fast, with the message naming the bad setting
-    # Granian (HTTP/1 in Rust) rather than uvicorn: most of Traefik's ForwardAuth checks come
-    # on a new connection (its client keeps two idle ones), and Granian accepts one for a
-    # fraction of uvicorn's CPU (make bench, README "Performance"). No access log, no
-    # websockets; it sends no `server` header and reads no X-Forwarded-For (the app reads
-    # it itself, from its trusted_proxies only: app.py).
-    Server(
+    uvicorn.run(
         "mcp_gateway_auth.__main__:app_factory",
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.ASGI,
         factory=True,
+        host=args.host,
+        port=args.port,
         workers=args.workers,
-        loop=Loops.uvloop,
-        http=HTTPModes.http1,
-        websockets=False,
-        # As long as uvicorn's keep-alive was: longer than the 90 s after which Go's HTTP
-        # client (Traefik) closes an idle connection itself.
-        http1_settings=HTTP1Settings(header_read_timeout=95_000),
-        log_dictconfig=logging_config,
-        log_level=LogLevels(args.log_level.lower()),
-        log_access=False,
-    ).serve()
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
+        proxy_headers=False,
+        log_config=logging_config,
+        log_level=args.log_level.lower(),
+        # No `server: uvicorn` banner.
+        server_header=False,
+        # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's
+        # ForwardAuth client uses: the client, not the server, closes an idle connection.
+        timeout_keep_alive=95,
+    )
     return 0
 
 
