@@ -407,6 +407,14 @@ def start_echo() -> tuple[Proc, int]:
     return proc, port
 
 
+def auth_role_workers() -> int:
+    """The auth role's default worker count (roles/auth/defaults/main.yml)."""
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles" / "auth" / "defaults" / "main.yml").read_text())
+    return int(defaults["auth_workers"])
+
+
 def our_auth_config(redis_port: int, redis_password: str, workdir: Path) -> tuple[Path, str]:
     """A configuration of our auth service for BENCH_HOST (its own signing key, the given
     Redis) and a valid access token for it: (config file, token)."""

@@ -371,7 +371,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for proc in reversed(procs):
                 proc.stop()
-    auth_server = f"{workers} workers"
+    auth_server = f"{workers} worker" + ("s" if workers != 1 else "")
     labels = {
         "echo a": "echo backend directly",
         "echo b": "Traefik, no middleware",
@@ -379,7 +379,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "echo d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
         "static a": "nginx directly",
         "static b": "Traefik, no middleware",
-        "static c": f"Traefik + ForwardAuth to an always-200 nginx ({workers} workers)",
+        "static c": f"Traefik + ForwardAuth to an always-200 nginx ({auth_server})",
         "static d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
     }
     for variant in variants:

@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
     parser.add_argument("--skip", action="append", choices=PARTS, default=[], help="skip this part")
-    parser.add_argument("--workers", type=int, default=2, help="auth workers (the auth role's default: 2)")
+    workers = common.auth_role_workers()
+    parser.add_argument(
+        "--workers", type=int, default=workers, help=f"auth workers (the auth role's default: {workers})"
+    )
     parser.add_argument("--threads", type=int, default=common.WRK_THREADS, help="wrk threads")
     parser.add_argument("--connections", type=int, default=common.WRK_CONNECTIONS, help="wrk connections")
     parser.add_argument("--duration", type=float, default=common.WRK_DURATION, help="seconds per wrk run")
