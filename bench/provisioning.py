@@ -166,6 +166,13 @@ RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
 ROLE_TIME = re.compile(r"^(\S+) -{3,} (\d+(?:\.\d+)?)s$", re.MULTILINE)
 
 
+def busy_jiffies() -> tuple[int, int]:
+    """The machine's busy and total CPU time (/proc/stat, clock ticks), all cores."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def ansible_playbook() -> str:
     for candidate in (common.VENV_BIN / "ansible-playbook", shutil.which("ansible-playbook")):
         if candidate and Path(candidate).exists():
@@ -191,10 +198,16 @@ def converge(names: list[str], forks: int, tag: str) -> dict[str, Any]:
     log = WORK / f"{tag}.log"
     print(f"    {tag}: converging {', '.join(names)} (forks {forks}) ...", end=" ", flush=True)
     load_before = os.getloadavg()[0]
+    busy_before, total_before = busy_jiffies()
     with log.open("w") as out:
         t0 = time.monotonic()
         done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3600)
         wall = round(time.monotonic() - t0, 1)
+    busy_after, total_after = busy_jiffies()
+    # How many of the machine's cores were busy on average (everything: the controller, the
+    # test hosts' Engines and containers, and any other work).
+    share = (busy_after - busy_before) / max(1, total_after - total_before)
+    cores_busy = round(share * (os.cpu_count() or 1), 2)
     text = log.read_text(errors="replace")
     recap = {
         host: {key: int(value) for key, value in (pair.split("=") for pair in counts.split())}
@@ -223,6 +236,7 @@ def converge(names: list[str], forks: int, tag: str) -> dict[str, Any]:
         "changed_tasks": changed_tasks,
         # The machine's 1-minute load before and after: other work running beside the bench.
         "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cores_busy": cores_busy,
         "log": str(log.relative_to(ROOT)),
     }
 
@@ -267,6 +281,7 @@ def _row(what: str, result: dict[str, Any]) -> dict[str, Any]:
         "forks": result["forks"],
         "wall s": result["wall_s"],
         "changed": result["changed"],
+        "cores busy": result["cores_busy"],
         "load": result["loadavg"][0],
     }
 
@@ -348,6 +363,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "scaling_ratio": scaling,
         "noop_changed": [r["changed"] for r in noop_1 + noop_n],
         "noop_roles_s": noop_1[-1]["roles_s"],
+        "noop_1host_cores_busy": [r["cores_busy"] for r in noop_1],
+        f"noop_{count}hosts_cores_busy": [r["cores_busy"] for r in noop_n],
         "noop_changed_tasks": sorted({t for r in noop_1 + noop_n for t in r["changed_tasks"]}),
     }
     notes = [
@@ -356,6 +373,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "Hosts 2..N were converged from bare together in one run, not one by one.",
         f"Scaling ratio: median no-op on {count} hosts / median no-op on 1 host, both with "
         f"forks {forks}, run alternately; the first no-op (forks 1) counts for the 30 s goal only.",
+        "`cores busy`: the machine's CPU time over the run's wall time (/proc/stat, everything "
+        f"on the machine): near {os.cpu_count()} the run was bound by CPU, and N hosts cannot "
+        "take less than N x the CPU of one.",
         f"Logs: {WORK.relative_to(ROOT)}/*.log",
     ]
     if measurements["noop_changed_tasks"]:

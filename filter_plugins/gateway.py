@@ -1,6 +1,7 @@
-"""Ansible's entry point of the gateway_settings, docker_archive_image_* and compose_* filters;
-the logic is mcpgw.settings, mcpgw.images and mcpgw.compose (unit-tested there), the
-documentation in the .yml files of the same names beside this file."""
+"""Ansible's entry point of the gateway_settings, docker_archive_image_*, compose_*,
+host_files_plan, docker_networks_plan and apt_packages_missing filters; the logic is
+mcpgw.settings, mcpgw.images and mcpgw.compose (unit-tested there), the documentation in the
+.yml files of the same names beside this file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcpgw.compose import compose_files_plan, compose_images_plan, compose_project_running
+from mcpgw.compose import (
+    apt_packages_missing,
+    compose_files_plan,
+    compose_images_plan,
+    compose_project_running,
+    docker_networks_plan,
+    host_files_plan,
+)
 from mcpgw.images import docker_archive_image_id, docker_archive_image_tags
 from mcpgw.settings import gateway_settings
 
@@ -24,4 +32,7 @@ class FilterModule:
             "compose_images_plan": compose_images_plan,
             "compose_project_running": compose_project_running,
             "compose_files_plan": compose_files_plan,
+            "host_files_plan": host_files_plan,
+            "docker_networks_plan": docker_networks_plan,
+            "apt_packages_missing": apt_packages_missing,
         }

@@ -1,10 +1,13 @@
-"""What the compose role decides on the controller: which images the host lacks, which
-files differ, whether a project runs as asked. From one look-up each on the host."""
+"""What the roles decide on the controller from one look-up each on the host: which images a
+Compose project lacks, which files differ, whether a project runs as asked, which networks
+and packages the host lacks. A run with nothing to change then costs no round trip per
+image, file, network or package."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from fnmatch import fnmatchcase as fnmatch
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -72,6 +75,27 @@ def _matches(wanted: Any, name: Any, number: Any) -> bool:
     return wanted in (None, "") or str(wanted) in (str(name), str(number))
 
 
+def _differs(file: Mapping[str, Any], have: Mapping[str, Any] | None, what: str) -> bool:
+    """Whether a file on the host (an entry of ansible.builtin.find's listing, checksums
+    included) differs from the wanted one in content, mode or owner. A file without
+    `content` (create only, e.g. a store another program writes) is compared by mode and
+    owner only."""
+    if have is None:
+        return True
+    content = file.get("content")
+    if content is not None:
+        if not isinstance(content, str):
+            raise AnsibleFilterError(f"{what}: content must be text")
+        if have.get("checksum") != hashlib.sha1(content.encode()).hexdigest():  # noqa: S324 -- find's checksum
+            return True
+    owner = file.get("owner") or "root"
+    return (
+        str(have.get("mode")).lstrip("0") != str(file.get("mode") or "0644").lstrip("0")
+        or not _matches(owner, have.get("pw_name"), have.get("uid"))
+        or not _matches(file.get("group") or owner, have.get("gr_name"), have.get("gid"))
+    )
+
+
 def compose_files_plan(
     files: list[dict[str, Any]], listing: Mapping[str, Any], directory: str, directories: list[dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -87,20 +111,84 @@ def compose_files_plan(
         path = f"{base}/{wanted['path'].strip('/')}"
         if missing_base or on_host.get(path, {}).get("isdir") is not True:
             make.append({"path": path, "mode": wanted.get("mode"), "owner": wanted.get("owner")})
-    write = []
-    for file in files:
-        have = on_host.get(f"{base}/{file['name']}")
-        content = file["content"]
-        if not isinstance(content, str):
-            raise AnsibleFilterError(f"compose_files_plan: {file['name']}: content must be text")
-        if (
-            have is None
-            or have.get("checksum") != hashlib.sha1(content.encode()).hexdigest()  # noqa: S324 -- find's checksum
-            or str(have.get("mode")).lstrip("0") != str(file.get("mode") or "0644").lstrip("0")
-            or not _matches(file.get("owner") or "root", have.get("pw_name"), have.get("uid"))
-            or not _matches(
-                file.get("group") or file.get("owner") or "root", have.get("gr_name"), have.get("gid")
-            )
-        ):
-            write.append(file)
+    write = [
+        file
+        for file in files
+        if _differs(file, on_host.get(f"{base}/{file['name']}"), f"compose_files_plan: {file['name']}")
+    ]
     return {"write": write, "dirs": make}
+
+
+def host_files_plan(files: list[dict[str, Any]], listing: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """compose_files_plan for files anywhere on the host, named by absolute `path`: from one
+    ansible.builtin.find over their directories (checksums, any file type), the files to
+    write (content, mode or owner differ), the files without `content` to create or fix
+    (mode and owner; never truncated), and the directories to make or fix: those listed with
+    `state: directory` that are missing or differ, and the parents of every file to write
+    (with no mode of their own: an existing parent is left as it is)."""
+    on_host = {item["path"]: item for item in listing.get("files") or []}
+    write: list[dict[str, Any]] = []
+    touch: list[dict[str, Any]] = []
+    dirs: dict[str, dict[str, Any]] = {}
+    for file in files:
+        path = file.get("path") or ""
+        if not path.startswith("/") or path == "/":
+            raise AnsibleFilterError(f"host_files_plan: {path!r}: path must be absolute")
+        have = on_host.get(path)
+        if file.get("state") == "directory":
+            if not (have or {}).get("isdir") or _differs({**file, "content": None}, have, path):
+                dirs[path] = {"path": path, "mode": file.get("mode"), "owner": file.get("owner")}
+        elif _differs(file, have, f"host_files_plan: {path}"):
+            (touch if file.get("content") is None else write).append(file)
+    for file in write + touch:
+        parent = file["path"].rsplit("/", 1)[0] or "/"
+        dirs.setdefault(parent, {"path": parent, "mode": None, "owner": None})
+    return {"write": write, "touch": touch, "dirs": sorted(dirs.values(), key=lambda d: d["path"])}
+
+
+def docker_networks_plan(
+    wanted: list[dict[str, Any]], existing: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The wanted networks that community.docker.docker_network has to create or change,
+    from one look-up of the host's networks (docker_host_info, verbose): a network is left
+    alone when it exists with the wanted driver, `internal`, `attachable` and IPAM pools
+    (subnet and IP range), so that a run with nothing to change costs no round trip per
+    network. `wanted`: name, driver, internal, attachable, ipam_config (subnet, iprange)."""
+    by_name = {network.get("Name"): network for network in existing or []}
+    plan = []
+    for network in wanted:
+        if not network.get("name"):
+            raise AnsibleFilterError(f"docker_networks_plan: a network without a name: {network!r}")
+        have = by_name.get(network["name"])
+        if have is None:
+            plan.append(network)
+            continue
+        config = (have.get("IPAM") or {}).get("Config") or []
+        pools = {(p.get("Subnet"), p.get("IPRange") or None) for p in config}
+        want_pools = {(p["subnet"], p.get("iprange") or None) for p in network.get("ipam_config") or []}
+        if (
+            have.get("Driver") != network.get("driver", "bridge")
+            or bool(have.get("Internal")) != bool(network.get("internal"))
+            or bool(have.get("Attachable")) != bool(network.get("attachable"))
+            or (want_pools and pools != want_pools)
+        ):
+            plan.append(network)
+    return plan
+
+
+def apt_packages_missing(names: list[str], packages: Mapping[str, Any] | None) -> list[str]:
+    """The packages of an apt task that the host lacks, from ansible.builtin.package_facts
+    (`ansible_facts.packages`, looked up once per run): a name, or `name=version` (apt's
+    syntax; `*` wildcards allowed) installed at that version, needs no call to apt. Without
+    package facts (none, e.g. a host without python3-apt yet) every package is "missing":
+    apt then runs as it would without this check. Other apt syntax (`name>=1`) counts as
+    missing, apt decides."""
+    if packages is None:
+        return list(names)
+    missing = []
+    for spec in names:
+        name, _, version = spec.partition("=")
+        installed = [entry.get("version", "") for entry in packages.get(name) or []]
+        if any(c in name for c in "<>") or not installed or (version and not fnmatch(installed[0], version)):
+            missing.append(spec)
+    return missing

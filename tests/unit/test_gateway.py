@@ -322,3 +322,116 @@ def test_up_is_needed_unless_every_replica_runs_healthy():
     )
     other = [container(c["Labels"]["com.docker.compose.service"], project="auth") for c in running]
     assert not compose_project_running(definition, other)
+
+
+def _found(path: str, content: str | None = None, mode: str = "0644", owner: str = "root", isdir=False):
+    """An entry of ansible.builtin.find's result (get_checksum)."""
+    import hashlib
+
+    entry = {"path": path, "mode": mode, "pw_name": owner, "gr_name": owner, "uid": 0, "gid": 0}
+    entry["isdir"] = isdir
+    if content is not None:
+        entry["checksum"] = hashlib.sha1(content.encode()).hexdigest()
+    return entry
+
+
+def test_host_files_are_written_only_when_they_differ():
+    from mcpgw.compose import host_files_plan
+
+    files = [
+        {"path": "/etc/docker/daemon.json", "content": "{}\n", "mode": "0644"},
+        {"path": "/opt/t/acme", "state": "directory", "mode": "0700"},
+        {"path": "/opt/t/acme/acme.json", "mode": "0600"},
+        {"path": "/opt/t/acme/ca-generation", "content": "abc\n", "mode": "0600"},
+    ]
+    same = {
+        "files": [
+            _found("/etc/docker/daemon.json", "{}\n"),
+            _found("/opt/t/acme", mode="0700", isdir=True),
+            _found("/opt/t/acme/acme.json", '{"certs": 1}', mode="0600"),
+            _found("/opt/t/acme/ca-generation", "abc\n", mode="0600"),
+        ]
+    }
+    assert host_files_plan(files, same) == {"write": [], "touch": [], "dirs": []}
+    # A bare host: everything, parents first; the store is created, never given content.
+    bare = host_files_plan(files, {"files": [], "skipped_paths": {"/opt/t/acme": "missing"}})
+    assert [f["path"] for f in bare["write"]] == ["/etc/docker/daemon.json", "/opt/t/acme/ca-generation"]
+    assert [f["path"] for f in bare["touch"]] == ["/opt/t/acme/acme.json"]
+    assert bare["dirs"] == [
+        {"path": "/etc/docker", "mode": None, "owner": None},
+        {"path": "/opt/t/acme", "mode": "0700", "owner": None},
+    ]
+    # Changed by hand: content, a mode, a directory's mode; the store's content never counts.
+    drifted = {
+        "files": [
+            _found("/etc/docker/daemon.json", '{"debug": true}\n'),
+            _found("/opt/t/acme", mode="0755", isdir=True),
+            _found("/opt/t/acme/acme.json", "", mode="0644"),
+            _found("/opt/t/acme/ca-generation", "abc\n", mode="0600", owner="nobody"),
+        ]
+    }
+    plan = host_files_plan(files, drifted)
+    assert [f["path"] for f in plan["write"]] == ["/etc/docker/daemon.json", "/opt/t/acme/ca-generation"]
+    assert [f["path"] for f in plan["touch"]] == ["/opt/t/acme/acme.json"]
+    assert plan["dirs"][-1] == {"path": "/opt/t/acme", "mode": "0700", "owner": None}
+    with pytest.raises(AnsibleFilterError, match="relative"):
+        host_files_plan([{"path": "relative", "content": ""}], same)
+
+
+def test_the_compose_files_plan_compares_content_mode_and_owner():
+    from mcpgw.compose import compose_files_plan
+
+    files = [{"name": "compose.yml", "content": "services: {}\n"}]
+    files.append({"name": "s/key", "content": "k", "owner": "10001"})
+    listing = {"files": [_found("/p/compose.yml", "services: {}\n"), _found("/p/s", isdir=True, mode="0755")]}
+    listing["files"].append({**_found("/p/s/key", "k", mode="0644", owner="x"), "uid": 10001, "gid": 10001})
+    assert compose_files_plan(files, listing, "/p", [{"path": "s"}]) == {"write": [], "dirs": []}
+    listing["files"][0] = _found("/p/compose.yml", "services: {a: {}}\n")
+    assert [f["name"] for f in compose_files_plan(files, listing, "/p", [])["write"]] == ["compose.yml"]
+    assert compose_files_plan(files, {"skipped_paths": {"/p": "missing"}}, "/p", [{"path": "s"}])["dirs"] == [
+        {"path": "/p", "mode": None},
+        {"path": "/p/s", "mode": None, "owner": None},
+    ]
+
+
+def test_networks_are_left_alone_when_they_are_as_asked():
+    from mcpgw.compose import docker_networks_plan
+
+    wanted = [
+        {"name": "public", "driver": "bridge", "internal": False, "attachable": False,
+         "ipam_config": [{"subnet": "172.30.0.0/24", "iprange": "172.30.0.128/25"}]},
+        {"name": "gateway-backend", "driver": "bridge", "internal": True, "attachable": False},
+        {"name": "mcp-echo", "driver": "bridge", "internal": False, "attachable": False},
+    ]  # fmt: skip
+
+    def network(name, internal=False, pools=(), driver="bridge"):
+        config = [{"Subnet": s, "IPRange": r, "Gateway": "x"} for s, r in pools] or None
+        return {"Name": name, "Driver": driver, "Internal": internal, "Attachable": False} | {
+            "IPAM": {"Config": config}
+        }
+
+    existing = [
+        network("public", pools=[("172.30.0.0/24", "172.30.0.128/25")]),
+        network("gateway-backend", internal=True, pools=[("172.19.0.0/16", None)]),
+        network("mcp-echo", pools=[("172.20.0.0/16", None)]),
+        network("mcp-echo-2"),  # a name filter matches substrings: only exact names count
+    ]
+    assert docker_networks_plan(wanted, existing) == []
+    assert docker_networks_plan(wanted, existing[1:]) == wanted[:1]  # missing
+    drifted = [network("public", pools=[("172.31.0.0/24", None)]), network("gateway-backend"), existing[2]]
+    assert docker_networks_plan(wanted, drifted) == wanted[:2]  # another subnet; not internal
+    assert docker_networks_plan(wanted, [*existing[:2], network("mcp-echo", driver="overlay")]) == wanted[2:]
+    with pytest.raises(AnsibleFilterError, match="without a name"):
+        docker_networks_plan([{"driver": "bridge"}], existing)
+
+
+def test_apt_runs_only_for_what_is_not_installed():
+    from mcpgw.compose import apt_packages_missing
+
+    packages = {"docker.io": [{"version": "26.1.5+dfsg1-9+b9"}], "logrotate": [{"version": "3.22.0-1"}]}
+    assert apt_packages_missing(["docker.io", "logrotate"], packages) == []
+    assert apt_packages_missing(["docker.io", "python3-cryptography"], packages) == ["python3-cryptography"]
+    assert apt_packages_missing(["docker.io=26.1.5+dfsg1-9+b9", "logrotate=3.22*"], packages) == []
+    assert apt_packages_missing(["docker.io=27.0.0*"], packages) == ["docker.io=27.0.0*"]
+    assert apt_packages_missing(["docker.io>=20"], packages) == ["docker.io>=20"]  # apt decides
+    assert apt_packages_missing(["docker.io"], None) == ["docker.io"]  # no package facts: apt runs
