@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import os
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -173,6 +174,25 @@ def busy_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def host_cpu_s(names: list[str]) -> float | None:
+    """CPU seconds used so far by the test hosts' own processes (their cgroups: systemd, the
+    Engine, what Ansible runs over `docker exec`; not their containers, which the Engine
+    puts in cgroups of their own). None where the cgroup cannot be read."""
+    total = 0.0
+    for name in names:
+        cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat")
+        if v1.exists():
+            total += int(v1.read_text()) / 1e9
+        elif v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            total += int(usage["usage_usec"]) / 1e6
+        else:
+            return None
+    return total
+
+
 def ansible_playbook() -> str:
     for candidate in (common.VENV_BIN / "ansible-playbook", shutil.which("ansible-playbook")):
         if candidate and Path(candidate).exists():
@@ -199,11 +219,23 @@ def converge(names: list[str], forks: int, tag: str) -> dict[str, Any]:
     print(f"    {tag}: converging {', '.join(names)} (forks {forks}) ...", end=" ", flush=True)
     load_before = os.getloadavg()[0]
     busy_before, total_before = busy_jiffies()
+    hosts_before = host_cpu_s(names)
+    controller_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w") as out:
         t0 = time.monotonic()
         done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3600)
         wall = round(time.monotonic() - t0, 1)
     busy_after, total_after = busy_jiffies()
+    controller_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    hosts_after = host_cpu_s(names)
+    # The run's own CPU time: ansible-playbook with its workers and docker CLIs, and the test
+    # hosts' processes. Unlike the wall time it hardly depends on other work on the machine.
+    controller_cpu = (controller_after.ru_utime + controller_after.ru_stime) - (
+        controller_before.ru_utime + controller_before.ru_stime
+    )
+    cpu_s = None
+    if hosts_before is not None and hosts_after is not None:
+        cpu_s = controller_cpu + hosts_after - hosts_before
     # How many of the machine's cores were busy on average (everything: the controller, the
     # test hosts' Engines and containers, and any other work).
     share = (busy_after - busy_before) / max(1, total_after - total_before)
@@ -237,6 +269,8 @@ def converge(names: list[str], forks: int, tag: str) -> dict[str, Any]:
         # The machine's 1-minute load before and after: other work running beside the bench.
         "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cores_busy": cores_busy,
+        "cpu_s": None if cpu_s is None else round(cpu_s, 1),
+        "controller_cpu_s": round(controller_cpu, 1),
         "log": str(log.relative_to(ROOT)),
     }
 
@@ -281,6 +315,7 @@ def _row(what: str, result: dict[str, Any]) -> dict[str, Any]:
         "forks": result["forks"],
         "wall s": result["wall_s"],
         "changed": result["changed"],
+        "CPU s": result["cpu_s"],
         "cores busy": result["cores_busy"],
         "load": result["loadavg"][0],
     }
@@ -364,6 +399,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "noop_changed": [r["changed"] for r in noop_1 + noop_n],
         "noop_roles_s": noop_1[-1]["roles_s"],
         "noop_1host_cores_busy": [r["cores_busy"] for r in noop_1],
+        "noop_1host_cpu_s": [r["cpu_s"] for r in noop_1],
+        f"noop_{count}hosts_cpu_s": [r["cpu_s"] for r in noop_n],
         f"noop_{count}hosts_cores_busy": [r["cores_busy"] for r in noop_n],
         "noop_changed_tasks": sorted({t for r in noop_1 + noop_n for t in r["changed_tasks"]}),
     }
@@ -373,9 +410,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "Hosts 2..N were converged from bare together in one run, not one by one.",
         f"Scaling ratio: median no-op on {count} hosts / median no-op on 1 host, both with "
         f"forks {forks}, run alternately; the first no-op (forks 1) counts for the 30 s goal only.",
+        "`CPU s`: the run's own CPU time (ansible-playbook, its workers and docker CLIs, and the "
+        "test hosts' own processes; not their containers), which hardly depends on other work. "
         "`cores busy`: the machine's CPU time over the run's wall time (/proc/stat, everything "
-        f"on the machine): near {os.cpu_count()} the run was bound by CPU, and N hosts cannot "
-        "take less than N x the CPU of one.",
+        f"on the machine): near {os.cpu_count()} the run was bound by CPU. On {os.cpu_count()} "
+        f"cores, {count} hosts take at least {count} x CPU s (1 host) / {os.cpu_count()} of wall time.",
         f"Logs: {WORK.relative_to(ROOT)}/*.log",
     ]
     if measurements["noop_changed_tasks"]:
