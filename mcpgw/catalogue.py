@@ -165,6 +165,36 @@ def mcp_services_label_spec(service: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+# A replica with this file is draining (playbooks/rollout.yml): its Docker health check
+# fails, so Traefik's Docker provider stops sending it new requests.
+DRAIN_MARKER = "/tmp/mcp-gateway-drain"  # noqa: S108 -- inside the container
+
+
+def docker_healthcheck(port: int, healthcheck: Mapping[str, Any], name: str = "") -> dict[str, Any]:
+    """A Docker health check that probes http://127.0.0.1:<port><path> inside the container
+    (or runs healthcheck.command) and fails while the replica drains. Traefik's Docker
+    provider routes only to healthy containers: new replicas get traffic once they answer,
+    draining ones stop getting it."""
+    command = healthcheck.get("command")
+    if command is None:
+        url = f"http://127.0.0.1:{port}{healthcheck['path']}"
+        command = (
+            'python3 -c "import sys, urllib.request; '
+            f"sys.exit(urllib.request.urlopen('{url}', timeout=2).status != 200)\""
+        )
+    elif not isinstance(command, str) or not command.strip():
+        raise _fail(name, "healthcheck.command", f"must be a shell command (a string), got {command!r}")
+    if not isinstance(healthcheck.get("path", "/"), str):
+        raise _fail(name, "healthcheck.path", f"must be a path, got {healthcheck.get('path')!r}")
+    return {
+        "test": ["CMD-SHELL", f"test ! -e {DRAIN_MARKER} && {command}"],
+        "interval": str(healthcheck.get("interval", "10s")),
+        "timeout": str(healthcheck.get("timeout", "3s")),
+        "retries": 2,
+        "start_period": str(healthcheck.get("start_period", "30s")),
+    }
+
+
 def mcp_services_compose(service: dict[str, Any], labels: Mapping[str, str], network: str) -> dict[str, Any]:
     """The Compose project of one catalogue entry: its replicas on the gateway's public
     network, routed by `labels` (traefik_labels of mcp_services_label_spec)."""
@@ -179,6 +209,10 @@ def mcp_services_compose(service: dict[str, Any], labels: Mapping[str, str], net
     }
     if service["command"]:
         container["command"] = service["command"]
+    if service.get("healthcheck"):
+        container["healthcheck"] = docker_healthcheck(
+            service["port"], service["healthcheck"], service["name"]
+        )
     return {
         "name": f"mcp-{service['name']}",
         "services": {"server": container},

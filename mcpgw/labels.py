@@ -46,7 +46,7 @@ SERVICE_KEYS = frozenset(
     }
 )
 ROUTER_KEYS = frozenset({"name", "priority_class", "hosts", "path_prefix", "middlewares", "service"})
-HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout"})
+HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout", "command", "start_period"})
 STICKY_KEYS = frozenset({"cookie_name"})
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
