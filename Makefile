@@ -26,7 +26,7 @@ help:
 	@echo "make test    lint + unit tests + Molecule (what CI runs)"
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
-	@echo "make molecule  the Molecule default scenario (the whole gateway on a Debian 13 test host)"
+	@echo "make molecule  the Molecule scenarios: default, prod, day2 (day-2 operations under load)"
 	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
 	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
 	@echo "make lock    re-resolve the auth service's dependencies into services/auth/requirements.lock"
@@ -116,6 +116,8 @@ molecule: images
 	@$(STAGE) "molecule: default (one Debian 13 host, lab inventory, browser tests)" molecule test -s default
 	@$(STAGE) "molecule: prod (Debian 12 + 13, inventory/prod, Docker's apt repository, registry, vault)" \
 	  molecule test -s prod
+	@$(STAGE) "molecule: day2 (rollouts, restart gap, renewal, backup/restore, status under a load loop)" \
+	  molecule test -s day2
 
 # A benchmark, not a test: it reports its goals as met or not and fails only if the
 # harness breaks. Request path and /verify: plain processes on loopback; provisioning and

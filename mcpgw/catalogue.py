@@ -180,17 +180,20 @@ def docker_healthcheck(port: int, healthcheck: Mapping[str, Any], name: str = ""
         url = f"http://127.0.0.1:{port}{healthcheck['path']}"
         command = (
             'python3 -c "import sys, urllib.request; '
-            f"sys.exit(urllib.request.urlopen('{url}', timeout=2).status != 200)\""
+            f"sys.exit(urllib.request.urlopen('{url}', timeout=5).status != 200)\""
         )
     elif not isinstance(command, str) or not command.strip():
         raise _fail(name, "healthcheck.command", f"must be a shell command (a string), got {command!r}")
     if not isinstance(healthcheck.get("path", "/"), str):
         raise _fail(name, "healthcheck.path", f"must be a path, got {healthcheck.get('path')!r}")
+    # Generous: a probe that starts a Python interpreter on a busy host may take seconds, and
+    # a replica that flaps out of Traefik is a failed request. (Traefik's own probe keeps
+    # healthcheck.timeout.) A drain takes retries x interval.
     return {
         "test": ["CMD-SHELL", f"test ! -e {DRAIN_MARKER} && {command}"],
         "interval": str(healthcheck.get("interval", "10s")),
-        "timeout": str(healthcheck.get("timeout", "3s")),
-        "retries": 2,
+        "timeout": "10s",
+        "retries": 3,
         "start_period": str(healthcheck.get("start_period", "30s")),
     }
 
