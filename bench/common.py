@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
+# Our auth service from this source tree, whatever the venv has installed (an editable
+# install may point at another checkout).
+AUTH_SRC = ROOT / "services" / "auth" / "src"
 VENV_BIN = Path(sys.executable).parent
 
 # wrk's defaults for every measurement: 2 threads, 32 connections, 10 s, after a 2 s warm-up.
@@ -200,6 +203,19 @@ def _wrk_script() -> Path:
     return path
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system, seconds) of the live processes of a process group: a
+    service the harness started and every worker it forked (`/proc/<pid>/stat`)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name (field 2) may hold spaces: split after its closing parenthesis.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # field 5, pgrp
+                ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     url: str,
     headers: dict[str, str] | None = None,
@@ -208,11 +224,13 @@ def wrk(
     connections: int = WRK_CONNECTIONS,
     duration: float = WRK_DURATION,
     warmup: float = WRK_WARMUP,
+    cpu_of: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Load `url` with wrk and return req/s, p50/p90/p99 (ms) and the error counts.
 
     `err_status` counts non-2xx/3xx answers: a run with any of them is not a valid
-    measurement of the success path, and the caller says so.
+    measurement of the success path, and the caller says so. `cpu_of` names process
+    groups (name -> pgid) whose CPU time per request (µs) is measured over the run.
     """
     binary = shutil.which("wrk")
     if not binary:
@@ -233,9 +251,17 @@ def wrk(
 
     if warmup > 0:
         run(warmup)
+    load_1m = round(os.getloadavg()[0], 2)
+    cpu_before = {name: group_cpu_seconds(pgid) for name, pgid in (cpu_of or {}).items()}
     opens_before = tcp_active_opens()
     raw = run(duration)
     opens = tcp_active_opens() - opens_before if opens_before is not None else None
+    cpu_us = {
+        name: round((group_cpu_seconds(pgid) - cpu_before[name]) * 1e6 / raw["requests"], 1)
+        if raw["requests"]
+        else None
+        for name, pgid in (cpu_of or {}).items()
+    }
     seconds = raw["duration_us"] / 1e6
     errors = sum(raw[key] for key in raw if key.startswith("err_"))
     return {
@@ -253,6 +279,11 @@ def wrk(
         if opens is not None and raw["requests"]
         else None,
         "wrk": f"-t{threads} -c{connections} -d{duration:g}s (warm-up {warmup:g}s)",
+        # CPU µs per request of each named process group (clock ticks: 10 ms each, so
+        # about ±0.5 % at 10 s of load on 2 cores).
+        "cpu_us_per_request": cpu_us,
+        # Other work on the machine skews the run: the 1-minute load average when it began.
+        "load_1m": load_1m,
     }
 
 
@@ -269,7 +300,14 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         merged["new_tcp_per_request"] = round(
             statistics.median(run["new_tcp_per_request"] for run in runs), 3
         )
-    merged["rounds"] = [{k: run[k] for k in ("rps", "p50_ms", "p99_ms")} for run in runs]
+    merged["load_1m"] = round(statistics.median(run["load_1m"] for run in runs), 2)
+    merged["cpu_us_per_request"] = {
+        name: round(statistics.median(run["cpu_us_per_request"][name] or 0 for run in runs), 1)
+        for name in runs[0]["cpu_us_per_request"]
+    }
+    merged["rounds"] = [
+        {k: run[k] for k in ("rps", "p50_ms", "p99_ms", "load_1m", "cpu_us_per_request")} for run in runs
+    ]
     return merged
 
 
@@ -338,6 +376,7 @@ def machine_facts() -> dict[str, Any]:
         "traefik": traefik,
         "wrk": wrk_version,
         "redis": redis_version,
+        "nginx": nginx_version(),
     }
 
 
@@ -368,11 +407,21 @@ def start_echo() -> tuple[Proc, int]:
     return proc, port
 
 
-def start_our_auth(
-    redis_port: int, redis_password: str, workers: int, workdir: Path
-) -> tuple[Proc, int, str]:
-    """Our auth service (`mcp-gateway-auth serve`) and a valid access token for BENCH_HOST."""
+def auth_role_workers() -> int:
+    """The auth role's default worker count (roles/auth/defaults/main.yml)."""
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles" / "auth" / "defaults" / "main.yml").read_text())
+    return int(defaults["auth_workers"])
+
+
+def our_auth_config(redis_port: int, redis_password: str, workdir: Path) -> tuple[Path, str]:
+    """A configuration of our auth service for BENCH_HOST (its own signing key, the given
+    Redis) and a valid access token for it: (config file, token)."""
     import secrets
+
+    if str(AUTH_SRC) not in sys.path:
+        sys.path.insert(0, str(AUTH_SRC))
 
     from cryptography.hazmat.primitives import serialization
 
@@ -411,30 +460,54 @@ def start_our_auth(
             "exp": now + 3600,
         }
     )
-    port = free_port()
+    return config_file, token
+
+
+def serve_argv(port: int, workers: int) -> list[str]:
+    """`mcp-gateway-auth serve`, as its image runs it."""
     argv = [str(VENV_BIN / "mcp-gateway-auth"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", str(workers), "--log-level", "warning"]
-    proc = Proc(
-        "auth-ours",
-        argv,
-        env={"AUTH_CONFIG": str(config_file)},
-    )
+    return [*argv, "--workers", str(workers), "--log-level", "warning"]
+
+
+def start_our_auth_server(
+    config_file: Path, token: str, argv_for_port: Callable[[int], list[str]], name: str = "auth-ours"
+) -> tuple[Proc, int]:
+    """Our auth service under the command `argv_for_port(port)` returns; ready when its
+    /verify accepts `token`."""
+    port = free_port()
+    env = {"AUTH_CONFIG": str(config_file), "PYTHONPATH": str(AUTH_SRC)}
+    proc = Proc(name, argv_for_port(port), env=env)
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/health"))
     headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Host": BENCH_HOST}
     status = http_status(f"http://127.0.0.1:{port}/verify", headers)
     if status != 200:
-        raise HarnessError(f"our /verify answered {status} to the bench token\n{proc.log_tail()}")
+        raise HarnessError(f"{name}: /verify answered {status} to the bench token\n{proc.log_tail()}")
+    return proc, port
+
+
+def start_our_auth(
+    redis_port: int, redis_password: str, workers: int, workdir: Path
+) -> tuple[Proc, int, str]:
+    """Our auth service (`mcp-gateway-auth serve`) and a valid access token for BENCH_HOST."""
+    config_file, token = our_auth_config(redis_port, redis_password, workdir)
+    proc, port = start_our_auth_server(config_file, token, lambda port: serve_argv(port, workers))
     return proc, port, token
 
 
-def load_row(result: dict[str, Any], **labels: str) -> dict[str, Any]:
-    """A table row of one wrk measurement (median_run's result), after its labels."""
+def load_row(
+    result: dict[str, Any], cpu_columns: Iterable[str] | None = None, **labels: str
+) -> dict[str, Any]:
+    """A table row of one wrk measurement (median_run's result), after its labels;
+    `cpu_columns`: the process groups whose CPU per request gets a column (in this order)."""
+    cpu = result.get("cpu_us_per_request") or {}
     return {
         **labels,
         "req/s": result["rps"],
         "p50 ms": result["p50_ms"],
         "p99 ms": result["p99_ms"],
         "new TCP/req": result["new_tcp_per_request"],
+        **{f"CPU µs/req {name}": cpu.get(name) for name in (cpu if cpu_columns is None else cpu_columns)},
+        "load 1m": result.get("load_1m"),
         "non-2xx": result["non_2xx"],
         "errors": result["errors"],
     }
@@ -462,12 +535,67 @@ def part_main(
 
 
 def measure_interleaved(
-    targets: dict[str, tuple[str, dict[str, str]]], rounds: int, load: dict[str, Any]
+    targets: dict[str, tuple[str, dict[str, str]]],
+    rounds: int,
+    load: dict[str, Any],
+    cpu_of: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """wrk on every target, round after round, so that other load on the machine hits all of
-    them alike; the median run of each target."""
+    them alike; the median run of each target. `cpu_of`: per target, the process groups
+    whose CPU per request to measure (see `wrk`)."""
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in targets}
     for _ in range(rounds):
         for key, (url, headers) in targets.items():
-            runs[key].append(wrk(url, headers, **load))
+            runs[key].append(wrk(url, headers, **load, cpu_of=(cpu_of or {}).get(key)))
     return {key: median_run(runs[key]) for key in targets}
+
+
+# -- nginx (Debian's nginx-light), the static backend and the always-200 auth server ------------
+NGINX_CONF = """\
+worker_processes {workers};
+error_log {workdir}/error.log warn;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    # As long as Traefik and wrk keep a connection (nginx's default closes it after 1000
+    # requests, which would count as new TCP connections here).
+    keepalive_timeout 95s;
+    keepalive_requests 10000000;
+    server {{
+        listen 127.0.0.1:{port};
+{body}
+    }}
+}}
+"""
+
+
+def start_nginx(name: str, body: str, workers: int, workdir: Path) -> tuple[Proc, int]:
+    """One nginx (Debian's nginx-light) as a plain process on loopback, with one server
+    whose content is `body`; its own prefix, pid file, logs and temp paths under workdir."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not binary:
+        raise HarnessError("nginx is not installed (make bench installs Debian's nginx-light)")
+    home = workdir / name
+    home.mkdir()
+    port = free_port()
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(workers=workers, workdir=home, port=port, body=body))
+    argv = [binary, "-p", str(home), "-c", str(conf), "-e", str(home / "error.log")]
+    proc = Proc(name, [*argv, "-g", "daemon off;"])
+    proc.wait_ready(lambda: tcp_open(port))
+    return proc, port
+
+
+def nginx_version() -> str | None:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        return None
+    line = _first_line([binary, "-v"])
+    return line.rsplit("/", 1)[-1] if line else None

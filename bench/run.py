@@ -37,7 +37,7 @@ from typing import Any
 
 from . import common
 
-PARTS = ["request_path", "verify", "provisioning", "first_cert"]
+PARTS = ["request_path", "verify", "progress", "provisioning", "first_cert"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -57,7 +57,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if value else "0"
         return str(value)
 
-    numeric = {c for c in columns if all(isinstance(r.get(c), int | float) for r in rows)}
+    numeric = {
+        c
+        for c in columns
+        if all(isinstance(r.get(c), int | float | None) for r in rows)
+        and any(isinstance(r.get(c), int | float) for r in rows)
+    }
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|",
@@ -81,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
     parser.add_argument("--skip", action="append", choices=PARTS, default=[], help="skip this part")
-    parser.add_argument("--workers", type=int, default=2, help="auth workers (the auth role's default: 2)")
+    workers = common.auth_role_workers()
+    parser.add_argument(
+        "--workers", type=int, default=workers, help=f"auth workers (the auth role's default: {workers})"
+    )
     parser.add_argument("--threads", type=int, default=common.WRK_THREADS, help="wrk threads")
     parser.add_argument("--connections", type=int, default=common.WRK_CONNECTIONS, help="wrk connections")
     parser.add_argument("--duration", type=float, default=common.WRK_DURATION, help="seconds per wrk run")
@@ -114,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['ram_gib']} GiB, "
         f"Linux {machine['kernel']}; Traefik {machine['traefik']}, wrk {machine['wrk']}, "
-        f"Redis {machine['redis']}, Python {machine['python']}",
+        f"Redis {machine['redis']}, nginx {machine.get('nginx')}, Python {machine['python']}; "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
     broken = False

@@ -14,7 +14,10 @@ from mcpgw.catalogue import (
     mcp_services_compose,
     mcp_services_label_spec,
     mcp_services_normalize,
+    mcp_services_package_bin,
+    mcp_services_package_image,
     mcp_services_resources,
+    mcp_services_secrets_env,
 )
 
 
@@ -25,5 +28,8 @@ class FilterModule:
             "mcp_services_resources": mcp_services_resources,
             "mcp_services_label_spec": mcp_services_label_spec,
             "mcp_services_compose": mcp_services_compose,
+            "mcp_services_package_image": mcp_services_package_image,
+            "mcp_services_package_bin": mcp_services_package_bin,
+            "mcp_services_secrets_env": mcp_services_secrets_env,
             "docker_healthcheck": docker_healthcheck,
         }

@@ -9,6 +9,30 @@ from pathlib import Path
 from ansible.errors import AnsibleFilterError
 
 
+def _manifest(path: str) -> list:
+    try:
+        with tarfile.open(Path(path)) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member else None
+    except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError) as error:
+        raise AnsibleFilterError(f"{path}: not a docker save archive ({error})") from None
+    if not isinstance(manifest, list):
+        raise AnsibleFilterError(f"{path}: not a docker save archive (manifest.json is not a list)")
+    return manifest
+
+
+def docker_archive_image_tags(path: str) -> list[str]:
+    """The tags (name:tag) of the images in a `docker save` archive; none when there is no
+    file at `path` (an archive not built yet). Reads only the tar headers and manifest.json."""
+    if not Path(path).is_file():
+        return []
+    try:
+        manifest = _manifest(path)
+    except AnsibleFilterError as error:
+        raise AnsibleFilterError(f"docker_archive_image_tags: {error}") from None
+    return [tag for image in manifest for tag in (image.get("RepoTags") or [])]
+
+
 def docker_archive_image_id(path: str) -> str:
     """The image ID (sha256:...) of the one image in a `docker save` archive.
 

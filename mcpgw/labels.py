@@ -21,13 +21,26 @@ DEFAULT_GATEWAY: dict[str, Any] = {
     "certresolver": "letsencrypt",
     "network": "public",
     "sticky_cookie": "mcp_session",
+    # The chain of each priority class. secure-headers comes first, so that every answer gets
+    # its headers, ForwardAuth's 401 included; the service's and the router's own middlewares
+    # (CORS, an allow-list, a rate limit) go right before the first authentication middleware,
+    # so that a preflight or a refusal never waits for, or leaks to, the auth check.
     "default_middlewares": {
-        "oauth": ["secure-headers@file"],
+        "oauth": ["secure-headers@file", "ratelimit-oauth@file", "buffering-oauth@file"],
         "auth_support": ["secure-headers@file"],
-        "mcp": ["mcp-auth@file", "secure-headers@file"],
-        "catchall": ["mcp-auth@file", "secure-headers@file"],
+        "mcp": ["secure-headers@file", "ratelimit-mcp@file", "mcp-auth@file"],
+        "catchall": ["secure-headers@file", "ratelimit-mcp@file", "mcp-auth@file"],
     },
-    "middlewares": ["mcp-auth@file", "secure-headers@file", "ip-allowlist@file", "cors@file"],
+    "auth_middlewares": ["mcp-auth@file"],
+    "middlewares": [
+        "mcp-auth@file",
+        "secure-headers@file",
+        "ip-allowlist@file",
+        "cors@file",
+        "ratelimit-oauth@file",
+        "ratelimit-mcp@file",
+        "buffering-oauth@file",
+    ],
     # Added to `middlewares`: the user's own (gateway_middlewares_extra), as <name>@file.
     "extra_middlewares": [],
 }
@@ -43,11 +56,15 @@ SERVICE_KEYS = frozenset(
         "middlewares",
         "healthcheck",
         "sticky",
+        "network",
+        "strategy",
     }
 )
 ROUTER_KEYS = frozenset({"name", "priority_class", "hosts", "path_prefix", "middlewares", "service"})
 HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout", "command", "start_period"})
 STICKY_KEYS = frozenset({"cookie_name"})
+# Traefik's load-balancing strategies; hrw keeps each client address on one server.
+STRATEGIES = ("wrr", "p2c", "hrw", "leasttime")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -190,7 +207,10 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
     elif not isinstance(routers, list) or not routers:
         raise _fail(name, "routers", "must be a non-empty list")
 
-    labels: dict[str, str] = {"traefik.enable": "true", "traefik.docker.network": str(gw["network"])}
+    network = service.get("network", gw["network"])
+    if not isinstance(network, str) or not network:
+        raise _fail(name, "network", f"must be a Docker network name, got {network!r}")
+    labels: dict[str, str] = {"traefik.enable": "true", "traefik.docker.network": network}
     seen_routers: dict[str, str] = {}
     seen_rules: dict[tuple[str, int], str] = {}
     for index, router in enumerate(routers):
@@ -218,12 +238,14 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
         target = router.get("service", name)
         if not isinstance(target, str) or not MIDDLEWARE_RE.match(target):
             raise _fail(name, f"{where}.service", f"invalid service reference {target!r}")
-        middlewares = (
-            list(gw["default_middlewares"].get(klass, []))
-            + service_middlewares
-            + _middlewares(name, f"{where}.middlewares", router.get("middlewares"), known)
+        defaults = list(gw["default_middlewares"].get(klass, []))
+        auth_at = next((i for i, m in enumerate(defaults) if m in gw["auth_middlewares"]), len(defaults))
+        own = service_middlewares + _middlewares(
+            name, f"{where}.middlewares", router.get("middlewares"), known
         )
-        middlewares = list(dict.fromkeys(middlewares))  # keep order, drop repeats
+        middlewares = list(
+            dict.fromkeys(defaults[:auth_at] + own + defaults[auth_at:])
+        )  # keep order, drop repeats
         prefix = f"traefik.http.routers.{router_name}"
         labels[f"{prefix}.rule"] = rule
         labels[f"{prefix}.entrypoints"] = str(gw["entrypoint"])
@@ -239,6 +261,14 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
     labels[f"{lb}.server.port"] = str(port)
     labels.update(_healthcheck_labels(name, lb, service.get("healthcheck")))
     labels.update(_sticky_labels(name, lb, service.get("sticky", False), gw["sticky_cookie"]))
+    strategy = service.get("strategy")
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise _fail(name, "strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if strategy != "wrr" and f"{lb}.sticky.cookie.name" in labels:
+            # Traefik applies a sticky cookie with wrr only: it would be silently ignored.
+            raise _fail(name, "strategy", f"{strategy} and a sticky cookie exclude each other")
+        labels[f"{lb}.strategy"] = strategy
     return labels
 
 

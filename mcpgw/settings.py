@@ -127,7 +127,14 @@ def gateway_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
     extra_names = [f"{name}@file" for name in extra]
     return {
         "domain": domain,
-        "networks": {"public": public, "public_subnet": subnet, "backend": backend},
+        # Each MCP service has a network of its own that only Traefik shares: services reach
+        # neither each other, nor the auth service, nor Traefik's internal entrypoint.
+        "networks": {
+            "public": public,
+            "public_subnet": subnet,
+            "backend": backend,
+            "services": {s["name"]: s["network"] for s in catalogue if s["state"] == "present"},
+        },
         "traefik_ipv4_address": traefik_address,
         # What the auth service may trust as the proxy in front of it: Traefik.
         "proxies": [traefik_address] if traefik_address else ([subnet] if subnet else []),

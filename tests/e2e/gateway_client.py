@@ -136,14 +136,15 @@ class GatewayUser:
 
     @asynccontextmanager
     async def session(
-        self, server_url: str, headers: dict[str, str] | None = None
+        self, server_url: str, headers: dict[str, str] | None = None, **options: Any
     ) -> AsyncIterator[ClientSession]:
+        """A signed-in MCP session; `options` go to ClientSession (sampling_callback, ...)."""
         async with (
             httpx2.AsyncClient(
                 transport=self.transport(), auth=self.oauth(server_url), headers=headers or {}, timeout=60
             ) as http,
             streamable_http_client(server_url, http_client=http) as (read, write, *_),
-            ClientSession(read, write) as session,
+            ClientSession(read, write, **options) as session,
         ):
             await session.initialize()
             yield session

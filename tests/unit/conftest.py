@@ -9,7 +9,11 @@ from typing import Any
 import jinja2
 import pytest
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
+
+# Ansible's own plugins (lookups such as ansible.builtin.file, which role variables use).
+init_plugin_loader()
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
@@ -51,7 +55,7 @@ def gateway_settings(**overrides: Any) -> dict[str, Any]:
 
 
 def role_templar(role: str, **overrides: Any) -> Templar:
-    variables = {**HOST_VARS, **load_role_vars(role), **overrides}
+    variables = {**HOST_VARS, "role_path": str(ROLES / role), **load_role_vars(role), **overrides}
     if role != "gateway" and "gateway_settings" not in overrides:
         variables["gateway_settings"] = gateway_settings(**overrides)
     return Templar(loader=DataLoader(), variables=variables)
@@ -60,6 +64,22 @@ def role_templar(role: str, **overrides: Any) -> Templar:
 def render_var(role: str, name: str, **overrides: Any) -> Any:
     """The fully templated value of one role variable (undefined names raise)."""
     return role_templar(role, **overrides).template(trust_as_template("{{ " + name + " }}"))
+
+
+def failing_checks(role: str, **overrides: Any) -> list[str]:
+    """The variables named by the checks of roles/<role>/tasks/validate.yml that fail with
+    these variables, in the order the role reports them."""
+    loader = DataLoader()
+    tasks = loader.load_from_file(str(ROLES / role / "tasks" / "validate.yml"), trusted_as_template=True)
+    check = next(task for task in tasks if "ansible.builtin.fail" in task)
+    checks_var = check["loop"].split("|")[0].strip(" {")
+    task_vars = {name: value for name, value in check["vars"].items() if name != checks_var}
+    templar = role_templar(role, **task_vars, **overrides)
+    return [
+        item["var"]
+        for item in check["vars"][checks_var]
+        if templar.template(trust_as_template("{{ (" + item["bad"].strip("{} ") + ") | bool }}"))
+    ]
 
 
 def render_template_file(role: str, template: Path, **overrides: Any) -> str:

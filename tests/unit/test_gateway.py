@@ -40,7 +40,12 @@ INPUTS = {
 def test_the_role_defaults_give_the_documented_settings():
     settings = gateway_settings()
     assert settings["domain"] == "gateway.test"
-    assert settings["networks"] == {"public": "public", "public_subnet": "", "backend": "gateway-backend"}
+    assert settings["networks"] == {
+        "public": "public",
+        "public_subnet": "",
+        "backend": "gateway-backend",
+        "services": {},
+    }
     assert settings["identity_header_names"] == ["X-User-Id", "X-User-Name", "X-Auth-Token"]
     assert settings["certresolver"] == "letsencrypt"
     assert settings["auth"]["verify_url"] == "http://auth:8000/verify"
@@ -128,7 +133,9 @@ def test_the_auth_service_is_where_forwardauth_calls_it():
 def test_every_role_reads_the_one_catalogue():
     catalogue = [{"name": "echo", "image": "mcpgw/echo:0.1.0", "allowed_users": ["alice"]}]
     resources = render_var("auth", "auth_resources", mcp_services=catalogue)
-    labels = render_var("mcp_services", "_mcp_services_labels", mcp_services=catalogue)
+    labels = render_var(
+        "mcp_services", "_mcp_services_labels", mcp_services=catalogue, _mcp_services_package_recipe="r"
+    )
     assert resources == [
         {"host": "echo.gateway.test", "path": "/mcp", "allowed_users": ["alice"], "allowed_groups": []}
     ]
@@ -152,17 +159,17 @@ def test_the_compose_definition_of_a_catalogue_entry():
         "gateway.test",
     )
     labels = traefik_labels(mcp_services_label_spec(service), {"domain": "gateway.test"})
-    compose = mcp_services_compose(service, labels, "public")
+    compose = mcp_services_compose(service, labels, service["network"])
     assert compose["name"] == "mcp-echo"
+    assert compose["networks"] == {"mcp-echo": {"external": True}}
     server = compose["services"]["server"]
     assert server["image"] == "mcpgw/echo:0.1.0"
     assert server["deploy"] == {"replicas": 2}
     assert server["command"] == ["--x"]
     assert server["environment"] == {"A": "1"}
-    assert server["networks"] == ["public"]
+    assert server["networks"] == ["mcp-echo"]
     assert server["labels"] == labels
     assert server["security_opt"] == ["no-new-privileges:true"]
-    assert compose["networks"] == {"public": {"external": True}}
 
 
 def test_traefiks_files_restart_it_only_for_the_static_configuration():

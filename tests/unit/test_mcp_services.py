@@ -56,7 +56,9 @@ def test_label_spec_gives_an_mcp_route_and_a_catchall():
     labels = tl.traefik_labels(ms.mcp_services_label_spec(service), {"domain": DOMAIN})
     assert labels["traefik.http.routers.echo-mcp.rule"] == "Host(`echo.gateway.test`) && PathPrefix(`/mcp`)"
     assert labels["traefik.http.routers.echo-mcp.priority"] == "2"
-    assert labels["traefik.http.routers.echo-mcp.middlewares"].startswith("mcp-auth@file")
+    assert labels["traefik.http.routers.echo-mcp.middlewares"].endswith(",mcp-auth@file")
+    # Reached on a network of its own, which only Traefik shares.
+    assert labels["traefik.docker.network"] == "mcp-echo"
     assert labels["traefik.http.routers.echo-catchall.rule"] == "Host(`echo.gateway.test`)"
     assert labels["traefik.http.routers.echo-catchall.priority"] == "1"
     assert labels["traefik.http.services.echo.loadbalancer.sticky.cookie.name"] == "mcp_session"

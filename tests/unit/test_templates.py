@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from mcpgw.catalogue import mcp_services_normalize
+
 from .conftest import ROLES, render_template_file, render_var
 
 TEMPLATES = sorted(ROLES.glob("*/templates/**/*.j2"))
@@ -16,6 +18,11 @@ def test_template_renders_strictly(template):
     overrides = {
         "docker_service_environment": {"HTTP_PROXY": "http://proxy:3128"},
         "_auth_redis_password": "redis-secret",  # a fact the auth role reads from the host
+        # The package entry that mcp_services' package tasks loop over, and its executable.
+        "mcp_service": mcp_services_normalize(
+            [{"name": "time", "package": {"pypi": "mcp-server-time==2026.10.19"}}], "gateway.test"
+        )[0],
+        "mcp_service_bin": "mcp-server-time",
     }
     text = render_template_file(role, template, **overrides)
     assert "{{" not in text
@@ -42,7 +49,11 @@ def test_traefik_static_config_redirects_and_discovers():
         "scheme": "https",
         "permanent": True,
     }
-    assert config["providers"]["docker"] == {"exposedByDefault": False, "network": "public"}
+    assert config["providers"]["docker"] == {
+        "endpoint": "unix:///var/run/docker.sock",
+        "exposedByDefault": False,
+        "network": "public",
+    }
     assert config["entryPoints"]["websecure"]["http"]["tls"] == {"certResolver": "letsencrypt"}
     acme = config["certificatesResolvers"]["letsencrypt"]["acme"]
     assert acme["storage"] == "/acme/acme.json"
@@ -105,7 +116,27 @@ def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
         "traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_users=["admin:$2b$05$hash"]
     )
     middlewares = files["middlewares.yml"]["http"]["middlewares"]
-    assert set(middlewares) == {"mcp-auth", "secure-headers", "ip-allowlist", "cors", "dashboard-auth"}
+    assert set(middlewares) == {
+        "mcp-auth",
+        "secure-headers",
+        "ip-allowlist",
+        "cors",
+        "dashboard-auth",
+        "ratelimit-oauth",
+        "ratelimit-mcp",
+        "buffering-oauth",
+        "internal-allowlist",
+    }
+    headers = middlewares["secure-headers"]["headers"]
+    assert headers["customResponseHeaders"] == {"Server": ""}  # no banner of what runs behind
+    assert headers["customRequestHeaders"] == {"Forwarded": ""}  # no client-made RFC 7239 header
+    assert middlewares["ratelimit-mcp"]["rateLimit"] == {"average": 100, "burst": 300, "period": "1s"}
+    assert middlewares["buffering-oauth"]["buffering"] == {"maxRequestBodyBytes": 65536}
+    assert middlewares["internal-allowlist"]["ipAllowList"]["sourceRange"] == ["127.0.0.1/32", "::1/128"]
+    internal = files["internal.yml"]["http"]["routers"]
+    assert internal["ping"]["service"] == "ping@internal"
+    assert internal["metrics"]["service"] == "prometheus@internal"
+    assert internal["metrics"]["middlewares"] == ["internal-allowlist@file"]
     forward = middlewares["mcp-auth"]["forwardAuth"]
     assert forward["address"] == "http://auth:8000/verify"
     assert forward["trustForwardHeader"] is False
@@ -118,12 +149,12 @@ def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
     router = files["dashboard.yml"]["http"]["routers"]["dashboard"]
     assert router["rule"] == "Host(`traefik.gateway.test`)"
     assert router["service"] == "api@internal"
-    assert router["middlewares"][0] == "dashboard-auth@file"
+    assert router["middlewares"] == ["secure-headers@file", "dashboard-auth@file"]
 
 
 def test_traefik_dashboard_can_use_mcp_auth_or_be_disabled():
     files = render_var("traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_auth="mcp-auth")
-    assert files["dashboard.yml"]["http"]["routers"]["dashboard"]["middlewares"][0] == "mcp-auth@file"
+    assert files["dashboard.yml"]["http"]["routers"]["dashboard"]["middlewares"][-1] == "mcp-auth@file"
     assert "dashboard-auth" not in files["middlewares.yml"]["http"]["middlewares"]
     files = render_var("traefik", "_traefik_dynamic_files_enabled", traefik_dashboard_enabled=False)
     assert "dashboard.yml" not in files
@@ -137,7 +168,10 @@ def test_traefik_entrypoints_drop_alias_headers_and_set_timeouts():
         assert entrypoint["transport"]["respondingTimeouts"]["writeTimeout"] == "0s"
     assert config["entryPoints"]["internal"]["address"] == ":8082"
     assert config["metrics"]["prometheus"]["entryPoint"] == "internal"
-    assert config["ping"] == {"entryPoint": "internal"}
+    # Routed by internal.yml behind internal-allowlist: not by Traefik's own open router.
+    assert config["ping"] == {"entryPoint": "internal", "manualRouting": True}
+    assert config["metrics"]["prometheus"]["manualRouting"] is True
+    assert config["accessLog"]["fields"]["queryParameters"] == {"defaultMode": "drop"}
     assert "insecure" not in config["api"]
 
 
@@ -220,9 +254,9 @@ def test_mcp_services_know_the_users_own_middlewares():
     labels = render_var(
         "mcp_services",
         "_mcp_services_labels",
-        mcp_services=[{"name": "echo", "image": "e", "middlewares": ["ratelimit@file"]}],
-        gateway_middlewares_extra={"ratelimit": {"rateLimit": {"average": 10}}},
+        mcp_services=[{"name": "echo", "image": "e", "middlewares": ["strict@file"]}],
+        gateway_middlewares_extra={"strict": {"rateLimit": {"average": 10}}},
     )
     assert labels["echo"]["traefik.http.routers.echo-mcp.middlewares"] == (
-        "mcp-auth@file,secure-headers@file,ratelimit@file"
+        "secure-headers@file,ratelimit-mcp@file,strict@file,mcp-auth@file"
     )

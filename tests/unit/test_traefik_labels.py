@@ -36,9 +36,15 @@ def test_default_router_is_an_mcp_route(jinja_env):
     assert labels[f"{r}.service"] == "fetch"
     assert labels[f"{r}.tls"] == "true"
     assert labels[f"{r}.tls.certresolver"] == "letsencrypt"
-    assert labels[f"{r}.middlewares"] == "mcp-auth@file,secure-headers@file"
+    # secure-headers first (every answer gets them, ForwardAuth's 401 too), the auth check last.
+    assert labels[f"{r}.middlewares"] == "secure-headers@file,ratelimit-mcp@file,mcp-auth@file"
     assert labels["traefik.http.services.fetch.loadbalancer.server.port"] == "8000"
     assert not any("sticky" in key or "healthcheck" in key for key in labels)
+
+
+def test_a_service_may_be_reached_on_a_network_of_its_own(jinja_env):
+    labels = render(jinja_env, {"name": "fetch", "port": 8000, "network": "mcp-fetch"})
+    assert labels["traefik.docker.network"] == "mcp-fetch"
 
 
 def test_every_label_value_is_a_string(jinja_env):
@@ -68,7 +74,9 @@ def test_priority_classes_and_routers(jinja_env):
     labels = render(jinja_env, service)
     assert labels["traefik.http.routers.auth-oauth.priority"] == "4"
     assert labels["traefik.http.routers.auth-oauth.rule"] == "Host(`auth.gateway.test`)"
-    assert labels["traefik.http.routers.auth-oauth.middlewares"] == "secure-headers@file"
+    assert labels["traefik.http.routers.auth-oauth.middlewares"] == (
+        "secure-headers@file,ratelimit-oauth@file,buffering-oauth@file"
+    )
     assert labels["traefik.http.routers.auth-support.priority"] == "3"
     assert labels["traefik.http.routers.auth-wellknown.rule"] == (
         "(Host(`fetch.gateway.test`) || Host(`echo.gateway.test`)) && "
@@ -82,10 +90,11 @@ def test_catchall_has_priority_one_and_forward_auth(jinja_env):
     labels = render(jinja_env, service)
     assert labels["traefik.http.routers.echo-catchall.priority"] == "1"
     assert labels["traefik.http.routers.echo-catchall.rule"] == "Host(`echo.gateway.test`)"
-    assert labels["traefik.http.routers.echo-catchall.middlewares"].startswith("mcp-auth@file")
+    assert labels["traefik.http.routers.echo-catchall.middlewares"].endswith(",mcp-auth@file")
 
 
-def test_extra_middlewares_follow_the_defaults_without_repeats(jinja_env):
+def test_own_middlewares_go_before_the_auth_check_without_repeats(jinja_env):
+    """A CORS preflight, an allow-list or a rate limit answers before ForwardAuth is asked."""
     service = {
         "name": "fetch",
         "port": 8000,
@@ -94,21 +103,23 @@ def test_extra_middlewares_follow_the_defaults_without_repeats(jinja_env):
     }
     labels = render(jinja_env, service)
     assert labels["traefik.http.routers.fetch-mcp.middlewares"] == (
-        "mcp-auth@file,secure-headers@file,ip-allowlist@file,cors@file"
+        "secure-headers@file,ratelimit-mcp@file,ip-allowlist@file,cors@file,mcp-auth@file"
     )
 
 
 def test_user_defined_middlewares_are_known_through_the_gateway(jinja_env):
     gateway = {**GATEWAY, "middlewares": [*tl.DEFAULT_GATEWAY["middlewares"], "ratelimit@file"]}
     labels = render(jinja_env, {"name": "fetch", "port": 8000, "middlewares": ["ratelimit@file"]}, gateway)
-    assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(",ratelimit@file")
+    assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(",ratelimit@file,mcp-auth@file")
 
 
 def test_extra_middlewares_add_to_the_known_ones(jinja_env):
     gateway = {**GATEWAY, "extra_middlewares": ["ratelimit@file"]}
     service = {"name": "fetch", "port": 8000, "middlewares": ["ratelimit@file", "cors@file"]}
     labels = render(jinja_env, service, gateway)
-    assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(",ratelimit@file,cors@file")
+    assert labels["traefik.http.routers.fetch-mcp.middlewares"].endswith(
+        ",ratelimit@file,cors@file,mcp-auth@file"
+    )
 
 
 def test_healthcheck_and_sticky_cookie(jinja_env):
@@ -135,6 +146,12 @@ def test_sticky_cookie_name_and_healthcheck_defaults(jinja_env):
     assert labels[f"{lb}.sticky.cookie.name"] == "pin"
     assert labels[f"{lb}.healthcheck.interval"] == "10s"
     assert labels[f"{lb}.healthcheck.timeout"] == "3s"
+
+
+def test_strategy_hrw_keeps_a_client_address_on_one_server(jinja_env):
+    labels = render(jinja_env, {"name": "everything", "port": 8000, "strategy": "hrw"})
+    assert labels["traefik.http.services.everything.loadbalancer.strategy"] == "hrw"
+    assert not any(".sticky." in key for key in labels)
 
 
 def test_no_certresolver_gives_plain_tls(jinja_env):
@@ -189,6 +206,14 @@ ERROR_CASES = [
     (
         {"name": "fetch", "port": 80, "routers": [{"name": "mcp", "middlewares": ["bad name"]}]},
         "service 'fetch': key 'routers[0].middlewares': invalid middleware name 'bad name'",
+    ),
+    (
+        {"name": "fetch", "port": 80, "strategy": "random"},
+        "service 'fetch': key 'strategy': must be one of wrr, p2c, hrw, leasttime, got 'random'",
+    ),
+    (
+        {"name": "fetch", "port": 80, "strategy": "hrw", "sticky": True},
+        "service 'fetch': key 'strategy': hrw and a sticky cookie exclude each other",
     ),
     (
         {"name": "fetch", "port": 80, "priority_class": "urgent"},

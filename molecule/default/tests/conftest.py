@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -39,6 +40,34 @@ def http(host):
 
 
 PEBBLE_ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
+
+# Figures the tests measure (recovery seconds, ...), printed at the end of the run.
+FIGURES: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def figures() -> dict[str, object]:
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured by the tests")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture(scope="module")
+def gateway(host, tmp_path_factory):
+    """Where the controller reaches the gateway (the test host's address) and a file with
+    Pebble's issuing root, for clients on the controller."""
+    info = json.loads(
+        subprocess.run(["docker", "inspect", "gw1"], capture_output=True, text=True, check=True).stdout
+    )
+    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
+    ca_file.write_text(host.file(PEBBLE_ROOT).content_string)
+    return address, str(ca_file)
 
 
 @pytest.fixture(scope="module")

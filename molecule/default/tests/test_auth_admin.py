@@ -15,7 +15,6 @@ from pathlib import Path
 
 import anyio
 import httpx2
-import pytest
 from mcp.shared.auth import OAuthClientInformationFull
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -24,19 +23,7 @@ from tests.e2e.gateway_client import REDIRECT_URI, GatewayUser, pinned_transport
 DOMAIN = "gateway.test"
 AUTH = f"https://auth.{DOMAIN}"
 ECHO = f"https://echo.{DOMAIN}/mcp"
-ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 PLAYBOOK = Path(__file__).resolve().parents[3] / "playbooks" / "auth-admin.yml"
-
-
-@pytest.fixture(scope="module")
-def gateway(host, tmp_path_factory):
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "gw1"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(ROOT).content_string)
-    return address, str(ca_file)
 
 
 def alice(gateway) -> GatewayUser:

@@ -13,9 +13,7 @@ Screenshots of every screen land in build/test-artifacts/browser/.
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,22 +28,14 @@ from tests.e2e.gateway_client import tool_json
 DOMAIN = "gateway.test"
 ECHO = f"https://echo.{DOMAIN}/mcp"
 STICKY = f"https://sticky.{DOMAIN}/mcp"
-ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "build" / "test-artifacts" / "browser"
 GATEWAY_NAME = "Molecule Test Gateway"
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="module")
-def gateway(host, tmp_path_factory):
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "gw1"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(ROOT).content_string)
+@pytest.fixture(scope="module", autouse=True)
+def artifacts_dir():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return address, str(ca_file)
 
 
 async def screenshot(page: Page, name: str) -> None:

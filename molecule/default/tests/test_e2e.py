@@ -7,13 +7,11 @@ are pinned to it, and certificates are checked against Pebble's issuing root.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import httpx2
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from tests.e2e.gateway_client import GatewayUser, pinned_transport, tool_json
@@ -21,18 +19,6 @@ from tests.e2e.gateway_client import GatewayUser, pinned_transport, tool_json
 DOMAIN = "gateway.test"
 ECHO = f"https://echo.{DOMAIN}/mcp"
 FETCH = f"https://fetch.{DOMAIN}/mcp"
-ROOT = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
-
-
-@pytest.fixture(scope="module")
-def gateway(host, tmp_path_factory):
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "gw1"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(ROOT).content_string)
-    return address, str(ca_file)
 
 
 def user(gateway, name):
@@ -159,19 +145,33 @@ def test_sticky_cookie_keeps_a_client_on_one_replica(gateway):
     assert len(run(go)) == 1
 
 
-def test_fetch_server_fetches_a_page_served_inside_the_test_host(gateway):
+def test_fetch_server_fetches_a_page_served_inside_the_test_host(gateway, host):
+    """The fetch server reaches out of its own network (to the test host, as to the Internet)."""
     alice = user(gateway, "alice")
+    # The test host as seen from the fetch server's network: that network's gateway address.
+    address = host.run(
+        "docker network inspect mcp-fetch --format '{{(index .IPAM.Config 0).Gateway}}'"
+    ).stdout.strip()
+    page = host.run(
+        "mkdir -p /tmp/e2e-page && echo 'page served inside the test host' > /tmp/e2e-page/index.html && "
+        "(cd /tmp/e2e-page && nohup python3 -m http.server 8765 >/dev/null 2>&1 &) && sleep 1"
+    )
+    assert page.rc == 0, page.stderr
 
     async def go():
         async with alice.session(FETCH) as session:
             tools = {tool.name for tool in (await session.list_tools()).tools}
-            result = await session.call_tool("fetch", {"url": "http://mcp-echo-server-1:8000/health"})
+            url = f"http://{address}:8765/index.html"
+            result = await session.call_tool("fetch", {"url": url, "raw": True})
             return tools, result
 
-    tools, result = run(go)
+    try:
+        tools, result = run(go)
+    finally:
+        host.run("pkill -f 'http.server 8765'")
     assert "fetch" in tools
     assert not result.is_error, result.content[0].text
-    assert '"status":"ok"' in result.content[0].text
+    assert "page served inside the test host" in result.content[0].text
 
 
 def test_token_for_fetch_is_refused_on_echo(gateway):

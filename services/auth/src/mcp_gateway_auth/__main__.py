@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's
         # ForwardAuth client uses: the client, not the server, closes an idle connection.
         timeout_keep_alive=95,
+        # A worker answers the parent's liveness ping only once it has imported the app: on a
+        # busy 2-core host that took longer than uvicorn's 5 s, and the parent killed every
+        # worker it started until the container was marked unhealthy.
+        timeout_worker_healthcheck=30,
     )
     return 0
 

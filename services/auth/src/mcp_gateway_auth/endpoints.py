@@ -151,9 +151,9 @@ class GatewayAuthorizationHandler(AuthorizationHandler):
         return None
 
 
-def basic_client_id(request: Request) -> str | None:
-    """The client_id of HTTP Basic client credentials (RFC 6749 2.3.1), decoded the way the
-    SDK's ClientAuthenticator decodes it; None without them. The SDK checks the secret."""
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """HTTP Basic client credentials (RFC 6749 2.3.1: both parts form-urlencoded), decoded the
+    way the SDK's ClientAuthenticator decodes them; None without them."""
     header = request.headers.get("authorization", "")
     if header[:6].lower() != "basic ":
         return None
@@ -161,8 +161,14 @@ def basic_client_id(request: Request) -> str | None:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-    client_id, colon, _ = decoded.partition(":")
-    return unquote(client_id) if colon and client_id else None
+    client_id, colon, secret = decoded.partition(":")
+    return (unquote(client_id), unquote(secret)) if colon and client_id else None
+
+
+def basic_client_id(request: Request) -> str | None:
+    """The client_id of HTTP Basic client credentials; None without them. The SDK checks the secret."""
+    credentials = basic_credentials(request)
+    return credentials[0] if credentials else None
 
 
 async def _form_with(request: Request, **defaults: str) -> Request:

@@ -18,21 +18,18 @@ Anything the caller may not see, and anything expired, revoked, unknown or malfo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .config import ResourceServer
-from .endpoints import _form_with, oauth_error
+from .endpoints import _form_with, basic_credentials, oauth_error
 from .provider import GatewayProvider
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -47,19 +44,6 @@ class Caller:
     client_id: str
     # A resource server's resources; None for a registered client (its own tokens only).
     resources: tuple[str, ...] | None = None
-
-
-def _basic(request: Request) -> tuple[str, str] | None:
-    """HTTP Basic client credentials (RFC 6749 2.3.1: both parts form-urlencoded)."""
-    header = request.headers.get("authorization", "")
-    if header[:6].lower() != "basic ":
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, colon, secret = decoded.partition(":")
-    return (unquote(client_id), unquote(secret)) if colon and client_id else None
 
 
 class Introspection:
@@ -98,7 +82,7 @@ class Introspection:
         return JSONResponse(answer or INACTIVE, headers=NO_STORE)
 
     async def _caller(self, request: Request, form: Any) -> Caller | None:
-        credentials = _basic(request)
+        credentials = basic_credentials(request)
         if credentials is None and isinstance(form.get("client_id"), str):
             secret = form.get("client_secret")
             credentials = (form["client_id"], secret if isinstance(secret, str) else "")
