@@ -451,7 +451,11 @@ def test_forced_renewal_serves_a_new_serial_after_one_restart_gap(host, gateway)
     report("forced renewal: Traefik restart gap (s)", float(match.group(1)))
     wait_for(lambda: served_serial(gateway) != before, 30, "the renewed certificate is not served")
     renewed = served_serial(gateway)
-    assert renewed in stored_serials(host)
+    # Evidence if not: what Traefik logged about the domain, and what acme.json holds.
+    assert renewed in stored_serials(host), (
+        host.run(f"docker logs traefik-traefik-1 2>&1 | grep -F '{name}' | tail -n 20").stdout,
+        acme_certificates(host.file("/opt/mcp-gateway/traefik/acme/acme.json").content_string),
+    )
     report("forced renewal: serials", f"{before} -> {renewed}")
 
 
