@@ -26,7 +26,7 @@ help:
 	@echo "make test    lint + unit tests + Molecule (what CI runs)"
 	@echo "make lint    ruff, ansible-lint (production profile), syntax checks"
 	@echo "make unit    unit tests (filters, templates, the auth service against a real Redis)"
-	@echo "make molecule  the Molecule scenarios: default, prod, catalogue (each on Debian test hosts)"
+	@echo "make molecule  the Molecule scenarios: default, prod, catalogue, day2 (each on Debian test hosts)"
 	@echo "make bench   benchmark: request path through Traefik, /verify vs. the original, streaming latency (bench/README.md)"
 	@echo "make images  every image (the test-only ones too);  make testtools  the tests' Debian packages"
 	@echo "make lock    re-resolve the auth service's dependencies into services/auth/requirements.lock"
@@ -129,6 +129,8 @@ molecule: images conformance-tools
 	  molecule test -s prod
 	@$(STAGE) "molecule: catalogue (npm and PyPI package entries, the MCP conformance suite direct vs gateway)" \
 	  molecule test -s catalogue
+	@$(STAGE) "molecule: day2 (rollouts, restart gap, renewal, backup/restore, status under a load loop)" \
+	  molecule test -s day2
 
 # A benchmark, not a test: it reports its goals as met or not and fails only if the
 # harness breaks. Request path and /verify: plain processes on loopback; provisioning and

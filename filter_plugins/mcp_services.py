@@ -10,6 +10,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcpgw.catalogue import (
+    docker_healthcheck,
     mcp_services_compose,
     mcp_services_label_spec,
     mcp_services_normalize,
@@ -30,4 +31,5 @@ class FilterModule:
             "mcp_services_package_image": mcp_services_package_image,
             "mcp_services_package_bin": mcp_services_package_bin,
             "mcp_services_secrets_env": mcp_services_secrets_env,
+            "docker_healthcheck": docker_healthcheck,
         }

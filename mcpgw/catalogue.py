@@ -371,6 +371,39 @@ def mcp_services_label_spec(service: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+# A replica with this file is draining (playbooks/rollout.yml): its Docker health check
+# fails, so Traefik's Docker provider stops sending it new requests.
+DRAIN_MARKER = "/tmp/mcp-gateway-drain"  # noqa: S108 -- inside the container
+
+
+def docker_healthcheck(port: int, healthcheck: Mapping[str, Any], name: str = "") -> dict[str, Any]:
+    """A Docker health check that probes http://127.0.0.1:<port><path> inside the container
+    (or runs healthcheck.command) and fails while the replica drains. Traefik's Docker
+    provider routes only to healthy containers: new replicas get traffic once they answer,
+    draining ones stop getting it."""
+    command = healthcheck.get("command")
+    if command is None:
+        url = f"http://127.0.0.1:{port}{healthcheck['path']}"
+        command = (
+            'python3 -c "import sys, urllib.request; '
+            f"sys.exit(urllib.request.urlopen('{url}', timeout=5).status != 200)\""
+        )
+    elif not isinstance(command, str) or not command.strip():
+        raise _fail(name, "healthcheck.command", f"must be a shell command (a string), got {command!r}")
+    if not isinstance(healthcheck.get("path", "/"), str):
+        raise _fail(name, "healthcheck.path", f"must be a path, got {healthcheck.get('path')!r}")
+    # Generous: a probe that starts a Python interpreter on a busy host may take seconds, and
+    # a replica that flaps out of Traefik is a failed request. (Traefik's own probe keeps
+    # healthcheck.timeout.) A drain takes retries x interval.
+    return {
+        "test": ["CMD-SHELL", f"test ! -e {DRAIN_MARKER} && {command}"],
+        "interval": str(healthcheck.get("interval", "10s")),
+        "timeout": "10s",
+        "retries": 3,
+        "start_period": str(healthcheck.get("start_period", "30s")),
+    }
+
+
 def mcp_services_compose(service: dict[str, Any], labels: Mapping[str, str], network: str) -> dict[str, Any]:
     """The Compose project of one catalogue entry: its replicas on the gateway's public
     network, routed by `labels` (traefik_labels of mcp_services_label_spec)."""
@@ -392,6 +425,14 @@ def mcp_services_compose(service: dict[str, Any], labels: Mapping[str, str], net
         container["command"] = package_bridge_command(service)
         if package["secret_names"]:
             volumes.append(f"./secrets.env:{PACKAGE_SECRETS_PATH}:ro")
+    healthcheck = service.get("healthcheck")
+    if healthcheck:
+        if package and healthcheck.get("command") is None:
+            # A package image has Node.js (the bridge), not always Python.
+            url = f"http://127.0.0.1:{service['port']}{healthcheck['path']}"
+            probe = f"fetch('{url}').then(r => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"
+            healthcheck = {**healthcheck, "command": f'node -e "{probe}"'}
+        container["healthcheck"] = docker_healthcheck(service["port"], healthcheck, service["name"])
     definition: dict[str, Any] = {
         "name": f"mcp-{service['name']}",
         "services": {"server": container},

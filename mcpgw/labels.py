@@ -61,7 +61,7 @@ SERVICE_KEYS = frozenset(
     }
 )
 ROUTER_KEYS = frozenset({"name", "priority_class", "hosts", "path_prefix", "middlewares", "service"})
-HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout"})
+HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout", "command", "start_period"})
 STICKY_KEYS = frozenset({"cookie_name"})
 # Traefik's load-balancing strategies; hrw keeps each client address on one server.
 STRATEGIES = ("wrr", "p2c", "hrw", "leasttime")

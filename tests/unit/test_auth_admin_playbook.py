@@ -19,6 +19,12 @@ from .conftest import ROOT
 PLAYBOOK = ROOT / "playbooks" / "auth-admin.yml"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).with_name("ansible-playbook"))
 FAKE_DOCKER = """#!/bin/sh
+if [ "$1" = ps ]; then
+  # docker ps --filter label=com.docker.compose.project=<project> ...: the replicas after a rollout.
+  project=$(printf '%s' "$3" | sed 's/^label=com.docker.compose.project=//')
+  printf '%s\\n' "$project-auth-4" "$project-auth-3"
+  exit 0
+fi
 printf '%s\\n' "$@" > "$RECORD"
 echo "revoked every grant of user alice: 2 active grant(s) ended"
 exit "${DOCKER_EXIT:-0}"
@@ -73,7 +79,8 @@ gateway:
 def test_a_command_runs_in_the_auth_container_and_its_output_is_printed(tmp_path):
     done, ran = run(tmp_path, "grants revoke --user alice", inventory=LOCAL)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert ran == ["exec", "auth-auth-1", "mcp-gateway-auth", "grants", "revoke", "--user", "alice"]
+    # Found by its Compose labels (after a rollout the replicas have new numbers).
+    assert ran == ["exec", "auth-auth-3", "mcp-gateway-auth", "grants", "revoke", "--user", "alice"]
     assert "revoked every grant of user alice: 2 active grant(s) ended" in done.stdout
     # A revocation changes the host; a listing would not.
     assert "changed=1" in done.stdout
@@ -117,4 +124,4 @@ def test_the_container_follows_the_compose_project(tmp_path):
     inventory = LOCAL + "  vars:\n    auth_compose_project: gatewayauth\n"
     done, ran = run(tmp_path, "keys list", inventory=inventory)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert ran[:2] == ["exec", "gatewayauth-auth-1"]
+    assert ran[:2] == ["exec", "gatewayauth-auth-3"]

@@ -137,6 +137,9 @@ def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
     assert internal["ping"]["service"] == "ping@internal"
     assert internal["metrics"]["service"] == "prometheus@internal"
     assert internal["metrics"]["middlewares"] == ["internal-allowlist@file"]
+    # The day-2 playbooks read the API from inside Traefik's network namespace, as 127.0.0.1.
+    assert internal["api-internal"]["service"] == "api@internal"
+    assert internal["api-internal"]["middlewares"] == ["internal-allowlist@file"]
     forward = middlewares["mcp-auth"]["forwardAuth"]
     assert forward["address"] == "http://auth:8000/verify"
     assert forward["trustForwardHeader"] is False
