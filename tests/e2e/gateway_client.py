@@ -7,11 +7,14 @@ the real name (SNI, certificate check against the test CA's root).
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -158,3 +161,16 @@ def tool_json(result: Any) -> Any:
     if content:
         return content.get("result", content) if isinstance(content, dict) and len(content) == 1 else content
     return json.loads(result.content[0].text)
+
+
+def molecule_gateway(container: str, root_pem: str, directory: Path) -> tuple[str, str]:
+    """(address, CA file) of a Molecule test host seen from the controller: the address of
+    the container `container` on its first network, and `root_pem` (the test CA's issuing
+    root, read on the host) written into `directory`. The scenarios' `gateway` fixtures."""
+    info = json.loads(
+        subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
+    )
+    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    ca_file = directory / "pebble-root.pem"
+    ca_file.write_text(root_pem)
+    return address, str(ca_file)

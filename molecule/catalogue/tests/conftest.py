@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.e2e.gateway_client import molecule_gateway
 
 ROOT_CA = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 
@@ -14,10 +17,4 @@ ROOT_CA = "/opt/mcp-gateway/acme-test-ca/issuing-root.pem"
 def gateway(host, tmp_path_factory):
     """(address of the test host cat-gw, Pebble's issuing root in a file): where the gateway
     answers from the controller, and what its certificates verify against."""
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "cat-gw"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(ROOT_CA).content_string)
-    return address, str(ca_file)
+    return molecule_gateway("cat-gw", host.file(ROOT_CA).content_string, tmp_path_factory.mktemp("ca"))

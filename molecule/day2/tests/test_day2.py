@@ -29,7 +29,7 @@ from cryptography import x509
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from mcpgw.ops import acme_certificates
-from tests.e2e.gateway_client import GatewayUser, pinned_transport
+from tests.e2e.gateway_client import GatewayUser, molecule_gateway, pinned_transport
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -124,13 +124,7 @@ def step_summary():
 
 @pytest.fixture(scope="module")
 def gateway(host, tmp_path_factory):
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "day2-gw"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(PEBBLE_ROOT).content_string)
-    return address, str(ca_file)
+    return molecule_gateway("day2-gw", host.file(PEBBLE_ROOT).content_string, tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.e2e.gateway_client import molecule_gateway
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +65,7 @@ def pytest_terminal_summary(terminalreporter):
 def gateway(host, tmp_path_factory):
     """Where the controller reaches the gateway (the test host's address) and a file with
     Pebble's issuing root, for clients on the controller."""
-    info = json.loads(
-        subprocess.run(["docker", "inspect", "gw1"], capture_output=True, text=True, check=True).stdout
-    )
-    address = next(iter(info[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
-    ca_file = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    ca_file.write_text(host.file(PEBBLE_ROOT).content_string)
-    return address, str(ca_file)
+    return molecule_gateway("gw1", host.file(PEBBLE_ROOT).content_string, tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="module")
