@@ -114,3 +114,4 @@ def test_the_auth_image_runs_the_locked_versions(host):
             assert installed[key] == version, f"{name}: image {installed[key]}, lock {version}"
     assert installed["mcp"] == locked["mcp"]
     assert installed["uvicorn"] == locked["uvicorn"]
+    assert installed["granian"] == locked["granian"]  # the HTTP server (__main__.server)

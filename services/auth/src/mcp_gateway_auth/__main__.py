@@ -11,20 +11,57 @@ import os
 import sys
 from typing import Any
 
-import uvicorn
-
 from . import admin
 from .app import create_app
 from .config import load_settings
 
 
 def app_factory():
-    """uvicorn's factory: every worker builds its own app (and Redis pool)."""
+    """The server's factory: every worker builds its own app (and Redis pool)."""
     return create_app(load_settings())
 
 
+def server(target: str, *, host: str, port: int, workers: int, log_level: str, factory: bool = True) -> Any:
+    """The HTTP server of `serve` (and of the bench's always-200 ForwardAuth server, so that
+    both run the same way): Granian, ASGI, HTTP/1.1.
+
+    Traefik's ForwardAuth client keeps two idle connections to the auth service, so under
+    load about half of the checks open a new TCP connection (bench/README.md). Granian
+    accepts and parses in Rust (hyper); uvicorn's Python protocol cost 340 µs of CPU per
+    connection-per-request check against Granian's 130 (`make bench`, verify, close). One
+    single-threaded Rust runtime per worker: the cheapest per request on this service's
+    one-Redis-command hot path. No websockets: nothing here uses them."""
+    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    logging_config = log_config(log_level)
+    return Server(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=factory,
+        workers=workers,
+        runtime_mode=RuntimeModes.st,
+        runtime_threads=1,
+        blocking_threads=1,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        # Keep-alive until the client closes: Traefik's ForwardAuth client (Go's default
+        # transport) closes a connection idle for 90 s.
+        http1_settings=HTTP1Settings(keep_alive=True),
+        websockets=False,
+        log_dictconfig=logging_config,
+        log_level=log_level.lower(),
+        log_access=False,
+        # A worker that dies is started again (uvicorn's supervisor did the same).
+        respawn_failed_workers=True,
+    )
+
+
 def log_config(level: str) -> dict[str, Any]:
-    """JSON lines on stdout (JsonFormatter), for dictConfig. uvicorn applies it in every
+    """JSON lines on stdout (JsonFormatter), for dictConfig. The server applies it in every
     process it starts, its spawned workers included: configured in the parent alone, the
     workers dropped INFO (the login audit events) and the `extra` fields of the rest."""
     return {
@@ -68,32 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args = args if args.command == "serve" else serve.parse_args([])
-    logging_config = log_config(args.log_level)
-    logging.config.dictConfig(logging_config)
+    logging.config.dictConfig(log_config(args.log_level))
     load_settings()  # fail fast, with the message naming the bad setting
-    uvicorn.run(
+    # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
+    server(
         "mcp_gateway_auth.__main__:app_factory",
-        factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
-        proxy_headers=False,
-        log_config=logging_config,
-        log_level=args.log_level.lower(),
-        # No `server: uvicorn` banner.
-        server_header=False,
-        # Longer than the 90 s idle timeout of Go's default HTTP transport, which Traefik's
-        # ForwardAuth client uses: the client, not the server, closes an idle connection.
-        timeout_keep_alive=95,
-        # A worker answers the parent's liveness ping only once it has imported the app: on a
-        # busy 2-core host that took longer than uvicorn's 5 s, and the parent killed every
-        # worker it started until the container was marked unhealthy.
-        timeout_worker_healthcheck=30,
-    )
+        log_level=args.log_level,
+    ).serve()
     return 0
 
 

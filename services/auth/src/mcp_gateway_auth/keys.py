@@ -7,7 +7,7 @@ active key, when it became active, and the retired keys. The active key signs; e
 that is not retired verifies and is published in the JWKS. The key file is never written:
 once retired, it stays retired (the role keeps the file, the state keeps it out of use).
 
-Every process of the service (uvicorn workers) keeps a KeyRing and looks at `state.json`
+Every process of the service (the server's workers) keeps a KeyRing and looks at `state.json`
 at most every CHECK_INTERVAL seconds (a stat), and at once when a token names a kid it does
 not know: a rotation reaches every worker within seconds, without a restart.
 """
