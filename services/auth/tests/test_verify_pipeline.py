@@ -1,4 +1,4 @@
-"""/verify's revocation checks, batched into one redis-py pipeline per event-loop turn
+"""/verify's revocation checks, batched into one MGET per event-loop turn
 (verify.RevocationBatch): each request gets its own answer, and failures stay closed."""
 
 from __future__ import annotations
@@ -34,12 +34,23 @@ def _signed(service: GatewayAuth, jti: str, family: str = "family-1") -> str:
     )
 
 
-async def test_concurrent_checks_get_their_own_answers(flow, service):
-    """Replies come back in order: a revoked token among many concurrent ones is the one refused."""
+async def test_concurrent_checks_get_their_own_answers(flow, service, monkeypatch):
+    """Replies come back in order: a revoked token among many concurrent ones is the one
+    refused (by its jti, or by its family), and the checks went in fewer MGETs than requests."""
     tokens = [_signed(service, f"jti-{n}", family=f"fam-{n}") for n in range(60)]
     await service.store.revoke_jti("jti-17", 60)
     await service.store.revoke_family("fam-42")
+    batches: list[int] = []
+    mget = service.redis.mget
+
+    async def counted(keys, *args):
+        batches.append(len(keys))
+        return await mget(keys, *args)
+
+    monkeypatch.setattr(service.redis, "mget", counted)
     responses = await asyncio.gather(*(flow.verify(token) for token in tokens))
+    assert sum(batches) == 2 * 60
+    assert len(batches) < 60
     refused = {n for n, response in enumerate(responses) if response.status_code != 200}
     assert refused == {17, 42}
     assert all(r.status_code == 401 for n, r in enumerate(responses) if n in refused)

@@ -23,7 +23,7 @@ Keys (all under the ``mcpgw:`` prefix):
                                  every token of such a grant has expired or failed to refresh.
 
 Revoking by client, user or time sets its marker, then revokes the family of every grant
-it finds (the index sets; the grant records for a time): /verify keeps its one EXISTS of a
+it finds (the index sets; the grant records for a time): /verify keeps its one read (MGET) of a
 token's jti and family. Code exchanges, refreshes and introspection read the markers too,
 and a grant is checked against them again once written (a concurrent exchange).
 - ``loginfail-pair:<h(user, address)>`` / ``loginfail-ip:<address>`` / ``loginfail-user:<h(user)>``
@@ -94,7 +94,7 @@ def short_hash(value: str) -> str:
 
 
 def direct_revocation_keys(family: str, jti: str) -> tuple[str, str]:
-    """What /verify asks (EXISTS): the access token's own revocation and its grant's."""
+    """What /verify reads (MGET): the access token's own revocation and its grant's."""
     return f"{PREFIX}revoked:jti:{jti}", f"{PREFIX}revoked:fam:{family}"
 
 
