@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -156,17 +157,21 @@ def tcp_open(port: int) -> bool:
         return True
 
 
-def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 2) -> int:
+def http_status(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 2, ca: Path | None = None
+) -> int:
+    """The status of GET `url`; `ca`: the one CA an https URL's certificate must chain to."""
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 -- loopback
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 -- loopback
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
 
 
-def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:
-    return lambda: http_status(url, headers) == 200
+def http_ok(url: str, headers: dict[str, str] | None = None, ca: Path | None = None) -> Callable[[], bool]:
+    return lambda: http_status(url, headers, ca=ca) == 200
 
 
 def start_redis(password: str) -> tuple[Proc, int]:
@@ -470,16 +475,21 @@ def serve_argv(port: int, workers: int) -> list[str]:
 
 
 def start_our_auth_server(
-    config_file: Path, token: str, argv_for_port: Callable[[int], list[str]], name: str = "auth-ours"
+    config_file: Path,
+    token: str,
+    argv_for_port: Callable[[int], list[str]],
+    name: str = "auth-ours",
+    ca: Path | None = None,
 ) -> tuple[Proc, int]:
     """Our auth service under the command `argv_for_port(port)` returns; ready when its
-    /verify accepts `token`."""
+    /verify accepts `token`. `ca`: it serves https with a certificate of that CA."""
     port = free_port()
     env = {"AUTH_CONFIG": str(config_file), "PYTHONPATH": str(AUTH_SRC)}
     proc = Proc(name, argv_for_port(port), env=env)
-    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/health"))
+    base = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+    proc.wait_ready(http_ok(f"{base}/health", ca=ca))
     headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Host": BENCH_HOST}
-    status = http_status(f"http://127.0.0.1:{port}/verify", headers)
+    status = http_status(f"{base}/verify", headers, ca=ca)
     if status != 200:
         raise HarnessError(f"{name}: /verify answered {status} to the bench token\n{proc.log_tail()}")
     return proc, port

