@@ -34,9 +34,9 @@ from typing import Any, NamedTuple
 from . import common
 
 GOAL_D_OVER_C = 0.6
-LOOPBACK = "127.0.0.1"
 GOAL_STATIC_D_OVER_C = 0.7
 GOAL_STATIC_P99 = 2.0
+LOOPBACK = "127.0.0.1"
 
 TRIVIAL_APP = '''\
 """Always 200 with the identity headers: the cheapest ForwardAuth server there is."""
