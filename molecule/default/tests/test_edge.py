@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import os
 import re
@@ -74,12 +76,27 @@ def test_acme_json_is_private_and_holds_the_certificate(host):
 
 
 def test_certificate_was_obtained_once(host):
-    # Converge, the idempotence run and this verify: one ACME order per domain.
+    """Converge, the idempotence run and this verify: no domain is ordered again once it has
+    its certificate. When Traefik first starts, several routers naming one host may each
+    start an order for it, within seconds (a race of Traefik's own, traefik/traefik#6871:
+    seen once for auth.gateway.test in a fresh-clone run); a later order is a re-order."""
     logs = host.run("docker logs traefik-traefik-1 2>&1")
-    orders = re.findall(r"Certificates obtained for domains \[([^\]]*)\]", logs.stdout)
-    domains = [domain for order in orders for domain in order.split()]
-    assert domains.count(DASHBOARD) == 1, orders
-    assert len(domains) == len(set(domains)), orders
+    orders: dict[str, list[datetime.datetime]] = {}
+    for line in logs.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            found = re.search(r"Certificates obtained for domains \[([^\]]*)\]", entry.get("message", ""))
+            if found:
+                when = datetime.datetime.fromisoformat(entry["time"])
+                for domain in found.group(1).split():
+                    orders.setdefault(domain, []).append(when)
+    assert DASHBOARD in orders, logs.stdout[-2000:]
+    late = {
+        domain: [str(when) for when in times]
+        for domain, times in orders.items()
+        if max(times) - min(times) > datetime.timedelta(seconds=60)
+    }
+    assert not late, late
 
 
 def test_dashboard_needs_credentials(https):
