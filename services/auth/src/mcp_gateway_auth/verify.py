@@ -86,10 +86,11 @@ class VerifiedTokenCache:
 
 class RevocationBatch:
     """The revocation keys (`revoked:jti:<jti>`, `revoked:fam:<family>`) of every request of an
-    event-loop turn, read with one MGET: one command, one round trip and one pass through
-    redis-py's machinery for all of them (per-command pipelining cost more than the checks it
-    batched, `make bench`). Each request still sees the revocations written before its own
-    check (nothing is cached); an error fails every request of the batch (closed)."""
+    event-loop turn, read with one MGET: one command, one round trip, one reply and one
+    timeout for all of them (a pipeline of one EXISTS per check cost 29-31 µs of CPU per
+    check against the MGET's 23-26, in-process, 32 at a time). Each request still sees the
+    revocations written before its own check (nothing is cached); an error fails every
+    request of the batch (closed)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
