@@ -124,6 +124,21 @@ async def service(redis_server, key_file) -> AsyncIterator[GatewayAuth]:
 
 
 @pytest.fixture
+def mget_calls(service, monkeypatch) -> list[list[str]]:
+    """The keys of every MGET the service sends from now on (/verify's revocation batches),
+    one list per command, in order; clear it to count from a later point."""
+    calls: list[list[str]] = []
+    mget = service.redis.mget
+
+    async def recording(keys, *args):
+        calls.append([*keys, *args])
+        return await mget(keys, *args)
+
+    monkeypatch.setattr(service.redis, "mget", recording)
+    return calls
+
+
+@pytest.fixture
 async def client(service) -> AsyncIterator[httpx2.AsyncClient]:
     transport = httpx2.ASGITransport(app=service, client=("203.0.113.7", 50000))
     async with httpx2.AsyncClient(transport=transport, base_url=ISSUER) as http:

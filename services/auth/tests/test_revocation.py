@@ -105,19 +105,12 @@ async def command_counts(redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
 
 
-async def test_verify_still_reads_two_keys_with_one_mget(flow: Flow, service, monkeypatch):
+async def test_verify_still_reads_two_keys_with_one_mget(flow: Flow, service, mget_calls):
     """The hot path is as before: one read of the token's jti and family, an MGET of two keys
     (an MGET of the client, user and time markers too cost /verify a third of its
     throughput)."""
     _, tokens = await flow.tokens_for()
-    sent: list[tuple] = []
-    mget = service.redis.mget
-
-    async def recording_mget(keys, *args):
-        sent.append((*keys, *args))
-        return await mget(keys, *args)
-
-    monkeypatch.setattr(service.redis, "mget", recording_mget)
+    mget_calls.clear()
     before = await command_counts(service.redis)
     assert (await flow.verify(tokens["access_token"])).status_code == 200
     after = await command_counts(service.redis)
@@ -126,7 +119,7 @@ async def test_verify_still_reads_two_keys_with_one_mget(flow: Flow, service, mo
     }
     counted.pop("info", None)
     assert counted == {"mget": 1}
-    (keys,) = sent
+    (keys,) = mget_calls
     assert [key.rsplit(":", 2)[1] for key in keys] == ["jti", "fam"]
 
 

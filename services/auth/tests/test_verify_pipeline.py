@@ -34,23 +34,16 @@ def _signed(service: GatewayAuth, jti: str, family: str = "family-1") -> str:
     )
 
 
-async def test_concurrent_checks_get_their_own_answers(flow, service, monkeypatch):
+async def test_concurrent_checks_get_their_own_answers(flow, service, mget_calls):
     """Replies come back in order: a revoked token among many concurrent ones is the one
     refused (by its jti, or by its family), and the checks went in fewer MGETs than requests."""
     tokens = [_signed(service, f"jti-{n}", family=f"fam-{n}") for n in range(60)]
     await service.store.revoke_jti("jti-17", 60)
     await service.store.revoke_family("fam-42")
-    batches: list[int] = []
-    mget = service.redis.mget
-
-    async def counted(keys, *args):
-        batches.append(len(keys))
-        return await mget(keys, *args)
-
-    monkeypatch.setattr(service.redis, "mget", counted)
+    mget_calls.clear()
     responses = await asyncio.gather(*(flow.verify(token) for token in tokens))
-    assert sum(batches) == 2 * 60
-    assert len(batches) < 60
+    assert sum(len(keys) for keys in mget_calls) == 2 * 60
+    assert len(mget_calls) < 60
     refused = {n for n, response in enumerate(responses) if response.status_code != 200}
     assert refused == {17, 42}
     assert all(r.status_code == 401 for n, r in enumerate(responses) if n in refused)
