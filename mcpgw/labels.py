@@ -58,6 +58,8 @@ SERVICE_KEYS = frozenset(
         "sticky",
         "network",
         "strategy",
+        "scheme",
+        "servers_transport",
     }
 )
 ROUTER_KEYS = frozenset({"name", "priority_class", "hosts", "path_prefix", "middlewares", "service"})
@@ -65,6 +67,9 @@ HEALTHCHECK_KEYS = frozenset({"path", "interval", "timeout", "command", "start_p
 STICKY_KEYS = frozenset({"cookie_name"})
 # Traefik's load-balancing strategies; hrw keeps each client address on one server.
 STRATEGIES = ("wrr", "p2c", "hrw", "leasttime")
+# How Traefik speaks to the servers; https needs a servers transport that trusts them.
+SCHEMES = ("http", "https")
+TRANSPORT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*@(file|docker)$")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -259,6 +264,9 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
 
     lb = f"traefik.http.services.{name}.loadbalancer"
     labels[f"{lb}.server.port"] = str(port)
+    labels.update(
+        _transport_labels(name, lb, service.get("scheme", "http"), service.get("servers_transport"))
+    )
     labels.update(_healthcheck_labels(name, lb, service.get("healthcheck")))
     labels.update(_sticky_labels(name, lb, service.get("sticky", False), gw["sticky_cookie"]))
     strategy = service.get("strategy")
@@ -270,6 +278,21 @@ def traefik_labels(service: Mapping, gateway: Mapping | None = None) -> dict[str
             raise _fail(name, "strategy", f"{strategy} and a sticky cookie exclude each other")
         labels[f"{lb}.strategy"] = strategy
     return labels
+
+
+def _transport_labels(name: str, lb: str, scheme: Any, transport: Any) -> dict[str, str]:
+    """server.scheme and serverstransport: https to a server whose certificate a servers
+    transport of the file provider trusts (its CA and name); never https with Go's default
+    trust, which knows no private CA."""
+    if scheme not in SCHEMES:
+        raise _fail(name, "scheme", f"must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if transport is None:
+        if scheme == "https":
+            raise _fail(name, "servers_transport", "is required with scheme https (<name>@file)")
+        return {}
+    if not isinstance(transport, str) or not TRANSPORT_RE.match(transport):
+        raise _fail(name, "servers_transport", f"must be <name>@file or <name>@docker, got {transport!r}")
+    return {f"{lb}.server.scheme": scheme, f"{lb}.serverstransport": transport}
 
 
 def _healthcheck_labels(name: str, lb: str, healthcheck: Any) -> dict[str, str]:

@@ -180,7 +180,9 @@ def traefik_service_servers(service: Any, containers: Any, network: str, port: A
         networks = ((container.get("NetworkSettings") or {}).get("Networks")) or {}
         address = (networks.get(network) or {}).get("IPAddress")
         cid = container.get("Id", "")
-        state = status.get(f"http://{address}:{port}") if address else None
+        # The server's URL as Traefik names it: http:// or https:// (the auth service).
+        urls = (f"{scheme}://{address}:{port}" for scheme in ("http", "https")) if address else ()
+        state = next((status[url] for url in urls if url in status), None)
         result["up" if state == "UP" else "down" if state else "absent"].append(cid)
     return result
 

@@ -19,9 +19,12 @@ from .catalogue import mcp_services_normalize, mcp_services_resources
 from .labels import _valid_hostname
 
 # The auth service's name and port on the public network: Traefik's ForwardAuth calls
-# http://auth:8000/verify, the auth role names its Compose service and labels its port so.
+# https://auth:8000/verify, the auth role names its Compose service and labels its port so,
+# and its certificate (from the gateway's internal CA) carries that name.
 AUTH_SERVICE = "auth"
 AUTH_PORT = 8000
+# Traefik's servers transport (file provider) to the auth service: the internal CA, the name.
+AUTH_SERVERS_TRANSPORT = "auth"
 HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 IDENTITY_KEYS = ("user_id", "user_name", "token")
@@ -36,6 +39,7 @@ INPUT_KEYS = frozenset(
         "acme_enabled",
         "acme_resolver",
         "middlewares_extra",
+        "internal_ca_dir",
         "catalogue",
     }
 )
@@ -122,6 +126,12 @@ def gateway_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
     extra = inputs["middlewares_extra"] or {}
     if not isinstance(extra, Mapping) or not all(isinstance(k, str) and NETWORK_RE.match(k) for k in extra):
         raise _fail("gateway_middlewares_extra", "must be a dict of middleware name to Traefik middleware")
+    ca_dir = inputs["internal_ca_dir"]
+    if not isinstance(ca_dir, str) or not ca_dir.startswith("/") or ca_dir.rstrip("/") == "":
+        raise _fail(
+            "gateway_internal_ca_dir", f"must be an absolute directory such as /opt/ca, got {ca_dir!r}"
+        )
+    ca_dir = ca_dir.rstrip("/")
     catalogue = mcp_services_normalize(inputs["catalogue"], domain)
     certresolver = resolver if inputs["acme_enabled"] else ""
     extra_names = [f"{name}@file" for name in extra]
@@ -145,10 +155,21 @@ def gateway_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
         "middlewares_extra": dict(extra),
         "catalogue": catalogue,
         "resources": mcp_services_resources(catalogue),
+        # The CA of the TLS between Traefik and the services behind it (the gateway_network
+        # role makes it once; the auth role's certificate comes from it; Traefik trusts it).
+        "internal_ca": {
+            "dir": ca_dir,
+            "key": f"{ca_dir}/ca-key.pem",
+            "certificate": f"{ca_dir}/ca.pem",
+        },
+        # Traefik reaches the auth service over TLS (HTTP/2: ForwardAuth's checks share one
+        # connection), verified with the internal CA and the name `auth`.
         "auth": {
             "service": AUTH_SERVICE,
             "port": AUTH_PORT,
-            "verify_url": f"http://{AUTH_SERVICE}:{AUTH_PORT}/verify",
+            "server_name": AUTH_SERVICE,
+            "verify_url": f"https://{AUTH_SERVICE}:{AUTH_PORT}/verify",
+            "servers_transport": AUTH_SERVERS_TRANSPORT,
         },
         # The gateway argument of traefik_labels for every role's routed services.
         "labels": {

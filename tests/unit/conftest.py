@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
 FILTER_PLUGINS = ROOT / "filter_plugins"
 
+INTERNAL_CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB (the internal CA)\n-----END CERTIFICATE-----\n"
+
 # Facts and inventory variables of a typical Debian 13 gateway host.
 HOST_VARS: dict[str, Any] = {
     "ansible_facts": {
@@ -32,6 +35,8 @@ HOST_VARS: dict[str, Any] = {
     "ansible_check_mode": False,
     "inventory_hostname": "gw1",
     "gateway_domain": "gateway.test",
+    # What the traefik role's slurp of the internal CA's certificate registers.
+    "_traefik_internal_ca_file": {"content": base64.b64encode(INTERNAL_CA_PEM.encode()).decode()},
 }
 
 

@@ -33,6 +33,7 @@ INPUTS = {
     "acme_enabled": True,
     "acme_resolver": "letsencrypt",
     "middlewares_extra": {},
+    "internal_ca_dir": "/opt/mcp-gateway/internal-ca",
     "catalogue": [],
 }
 
@@ -48,7 +49,12 @@ def test_the_role_defaults_give_the_documented_settings():
     }
     assert settings["identity_header_names"] == ["X-User-Id", "X-User-Name", "X-Auth-Token"]
     assert settings["certresolver"] == "letsencrypt"
-    assert settings["auth"]["verify_url"] == "http://auth:8000/verify"
+    assert settings["auth"]["verify_url"] == "https://auth:8000/verify"
+    assert settings["internal_ca"] == {
+        "dir": "/opt/mcp-gateway/internal-ca",
+        "key": "/opt/mcp-gateway/internal-ca/ca-key.pem",
+        "certificate": "/opt/mcp-gateway/internal-ca/ca.pem",
+    }
     assert settings["labels"] == {
         "domain": "gateway.test",
         "network": "public",
@@ -98,6 +104,8 @@ def test_traefik_address_and_subnet_make_the_trusted_proxy():
         ({"acme_enabled": "yes"}, "gateway_acme_enabled: must be true or false"),
         ({"acme_resolver": ""}, "gateway_acme_resolver"),
         ({"middlewares_extra": ["x"]}, "gateway_middlewares_extra: must be a dict"),
+        ({"internal_ca_dir": "ca"}, "gateway_internal_ca_dir: must be an absolute directory"),
+        ({"internal_ca_dir": "/"}, "gateway_internal_ca_dir: must be an absolute directory"),
         ({"catalogue": [{"name": "Bad"}]}, "mcp_services: entry 'Bad': key 'name'"),
     ],
 )
@@ -117,7 +125,7 @@ def test_traefik_forwards_exactly_the_headers_verify_answers_with():
     settings = settings_from_dict(json.loads(json.dumps(config)))
     assert forwarded == ["Remote-User", "Remote-Name", "Remote-Token"]
     assert sorted(forwarded) == sorted(settings.verify_headers.values())
-    assert middlewares["mcp-auth"]["forwardAuth"]["address"] == "http://auth:8000/verify"
+    assert middlewares["mcp-auth"]["forwardAuth"]["address"] == "https://auth:8000/verify"
 
 
 def test_the_auth_service_is_where_forwardauth_calls_it():

@@ -143,6 +143,9 @@ def test_traefik_service_servers_matches_containers_by_address():
     servers = ops.traefik_service_servers(SERVICES[0], containers, "public", 8000)
     assert servers == {"up": ["old"], "down": ["new"], "absent": ["starting"]}
     assert ops.traefik_service_servers({}, containers, "public", 8000)["absent"] == ["old", "new", "starting"]
+    # The auth service's servers are https:// URLs.
+    auth = {"serverStatus": {"https://172.30.0.5:8000": "UP", "https://172.30.0.6:8000": "DOWN"}}
+    assert ops.traefik_service_servers(auth, containers, "public", 8000) == servers
     with pytest.raises(AnsibleFilterError, match="containers"):
         ops.traefik_service_servers({}, None, "public", 8000)
 

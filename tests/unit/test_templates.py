@@ -7,7 +7,7 @@ import yaml
 
 from mcpgw.catalogue import mcp_services_normalize
 
-from .conftest import ROLES, render_template_file, render_var
+from .conftest import INTERNAL_CA_PEM, ROLES, render_template_file, render_var
 
 TEMPLATES = sorted(ROLES.glob("*/templates/**/*.j2"))
 
@@ -141,7 +141,11 @@ def test_traefik_dynamic_files_hold_the_middlewares_tls_and_dashboard():
     assert internal["api-internal"]["service"] == "api@internal"
     assert internal["api-internal"]["middlewares"] == ["internal-allowlist@file"]
     forward = middlewares["mcp-auth"]["forwardAuth"]
-    assert forward["address"] == "http://auth:8000/verify"
+    # Over TLS to the name in the auth service's certificate, trusting the internal CA only.
+    assert forward["address"] == "https://auth:8000/verify"
+    assert forward["tls"] == {"ca": INTERNAL_CA_PEM}
+    transport = files["transports.yml"]["http"]["serversTransports"]
+    assert transport == {"auth": {"serverName": "auth", "rootCAs": [INTERNAL_CA_PEM]}}
     assert forward["trustForwardHeader"] is False
     assert forward["authResponseHeaders"] == ["X-User-Id", "X-User-Name", "X-Auth-Token"]
     assert middlewares["ip-allowlist"] == {"ipAllowList": {"sourceRange": ["0.0.0.0/0", "::/0"]}}
@@ -217,6 +221,8 @@ def test_auth_routes_come_from_the_label_filter_and_leave_verify_internal():
     assert "Host(`fetch.gateway.test`) || Host(`echo.gateway.test`)" in wellknown
     assert "PathPrefix(`/.well-known/oauth-protected-resource`)" in wellknown
     assert labels["traefik.http.services.auth.loadbalancer.server.port"] == "8000"
+    assert labels["traefik.http.services.auth.loadbalancer.server.scheme"] == "https"
+    assert labels["traefik.http.services.auth.loadbalancer.serverstransport"] == "auth@file"
     assert labels["traefik.http.services.auth.loadbalancer.healthcheck.path"] == "/health"
 
 
@@ -262,4 +268,39 @@ def test_mcp_services_know_the_users_own_middlewares():
     )
     assert labels["echo"]["traefik.http.routers.echo-mcp.middlewares"] == (
         "secure-headers@file,ratelimit-mcp@file,strict@file,mcp-auth@file"
+    )
+
+
+def test_auth_serves_tls_with_its_certificate_and_checks_its_health_over_tls():
+    compose = render_var("auth", "_auth_compose", _auth_redis_password="x")
+    auth = compose["services"]["auth"]
+    assert auth["environment"]["AUTH_TLS_CERTIFICATE"] == "/run/secrets/tls-cert.pem"
+    assert auth["environment"]["AUTH_TLS_KEY"] == "/run/secrets/tls-key.pem"
+    assert "/opt/mcp-gateway/auth/secrets/tls-key.pem:/run/secrets/tls-key.pem:ro" in auth["volumes"]
+    assert "/opt/mcp-gateway/auth/secrets/tls-cert.pem:/run/secrets/tls-cert.pem:ro" in auth["volumes"]
+    assert "/opt/mcp-gateway/internal-ca/ca.pem:/run/secrets/internal-ca.pem:ro" in auth["volumes"]
+    probe = auth["healthcheck"]["test"][1]
+    assert "https://127.0.0.1:8000/health" in probe
+    assert "cafile='/run/secrets/internal-ca.pem'" in probe
+
+
+def _tls_info(renew=True, aki="ca:1", sans=("DNS:auth", "IP:127.0.0.1")):
+    current = {"valid_at": {"renew": renew}, "authority_key_identifier": aki, "subject_alt_name": list(sans)}
+    return {"results": [current, {"subject_key_identifier": "ca:1"}]}
+
+
+@pytest.mark.parametrize(
+    ("info", "issue"),
+    [
+        (_tls_info(), False),
+        # No certificate yet: x509_certificate_info failed (failed_when: false), no valid_at.
+        ({"results": [{"msg": "no such file"}, {"subject_key_identifier": "ca:1"}]}, True),
+        (_tls_info(renew=False), True),  # ends within auth_tls_renew_days
+        (_tls_info(aki="ca:old"), True),  # another CA signed it (a restored host's new CA)
+        (_tls_info(sans=("DNS:auth",)), True),  # names other hosts
+    ],
+)
+def test_auth_issues_a_new_certificate_exactly_when_needed(info, issue):
+    assert (
+        render_var("auth", "_auth_tls_issue | bool", _auth_tls_info=info, _auth_redis_password="x") is issue
     )

@@ -154,6 +154,15 @@ def test_strategy_hrw_keeps_a_client_address_on_one_server(jinja_env):
     assert not any(".sticky." in key for key in labels)
 
 
+def test_https_to_the_server_goes_through_its_servers_transport(jinja_env):
+    spec = {"name": "auth", "port": 8000, "scheme": "https", "servers_transport": "auth@file"}
+    labels = render(jinja_env, spec)
+    assert labels["traefik.http.services.auth.loadbalancer.server.scheme"] == "https"
+    assert labels["traefik.http.services.auth.loadbalancer.serverstransport"] == "auth@file"
+    plain = render(jinja_env, {"name": "fetch", "port": 8000})
+    assert not any(key.endswith((".server.scheme", ".serverstransport")) for key in plain)
+
+
 def test_no_certresolver_gives_plain_tls(jinja_env):
     labels = render(jinja_env, {"name": "fetch", "port": "8000"}, {**GATEWAY, "certresolver": ""})
     assert labels["traefik.http.routers.fetch-mcp.tls"] == "true"
@@ -263,6 +272,18 @@ ERROR_CASES = [
     (
         {"name": "fetch", "port": 80, "routers": [{"name": "a", "service": "x y"}]},
         "service 'fetch': key 'routers[0].service': invalid service reference 'x y'",
+    ),
+    (
+        {"name": "fetch", "port": 80, "scheme": "h2c"},
+        "service 'fetch': key 'scheme': must be one of http, https",
+    ),
+    (
+        {"name": "fetch", "port": 80, "scheme": "https"},
+        "service 'fetch': key 'servers_transport': is required with scheme https",
+    ),
+    (
+        {"name": "fetch", "port": 80, "scheme": "https", "servers_transport": "auth"},
+        "service 'fetch': key 'servers_transport': must be <name>@file or <name>@docker, got 'auth'",
     ),
 ]
 

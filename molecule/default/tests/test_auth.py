@@ -12,6 +12,8 @@ DOMAIN = "gateway.test"
 AUTH = f"auth.{DOMAIN}"
 MCP_HOST = f"echo.{DOMAIN}"  # an MCP host of the catalogue
 SECRETS = "/opt/mcp-gateway/auth/secrets"
+INTERNAL_CA_DIR = "/opt/mcp-gateway/internal-ca"
+INTERNAL_CA = f"{INTERNAL_CA_DIR}/ca.pem"
 
 
 @pytest.mark.parametrize("container", ["auth-auth-1", "auth-redis-1"])
@@ -81,15 +83,32 @@ def test_verify_is_not_routed_publicly(https):
     assert https(AUTH, "/health")[0] == 404
 
 
-def test_verify_answers_traefik_on_the_docker_network(host, docker_json):
+def test_verify_answers_traefik_on_the_docker_network_over_tls(host, docker_json):
+    """As Traefik's ForwardAuth calls it: https://auth:8000/verify, HTTP/2, the certificate
+    verified with the internal CA (gateway_internal_ca_dir) and the name `auth`."""
     address = docker_json("inspect auth-auth-1")[0]["NetworkSettings"]["Networks"]["public"]["IPAddress"]
     cmd = host.run(
-        f"curl -sS -o /dev/null -D - -H 'X-Forwarded-Host: {MCP_HOST}' -H 'Authorization: Bearer forged' "
-        f"http://{address}:8000/verify"
+        f"curl -sS --http2 --cacert {INTERNAL_CA} --resolve auth:8000:{address} -o /dev/null -D - "
+        f"-H 'X-Forwarded-Host: {MCP_HOST}' -H 'Authorization: Bearer forged' https://auth:8000/verify"
     )
-    assert cmd.stdout.startswith("HTTP/1.1 401")
+    assert cmd.stdout.startswith("HTTP/2 401"), (cmd.stdout, cmd.stderr)
     assert f'resource_metadata="https://{MCP_HOST}/.well-known/oauth-protected-resource"' in cmd.stdout
     assert 'error="invalid_token"' in cmd.stdout
+    # No plain HTTP on the service's port.
+    plain = host.run(f"curl -sS -o /dev/null -w '%{{http_code}}' http://{address}:8000/verify")
+    assert plain.rc != 0 or plain.stdout != "401", plain.stdout
+
+
+def test_the_internal_ca_key_and_the_services_tls_key_are_private(host):
+    ca_key = host.file(f"{INTERNAL_CA_DIR}/ca-key.pem")
+    assert (ca_key.mode, ca_key.user) == (0o600, "root")
+    tls_key = host.file(f"{SECRETS}/tls-key.pem")
+    assert (tls_key.mode, tls_key.uid) == (0o600, 10001)
+    certificate = host.run(f"openssl x509 -in {SECRETS}/tls-cert.pem -noout -issuer -ext subjectAltName")
+    assert "MCP gateway internal CA" in certificate.stdout
+    assert "DNS:auth" in certificate.stdout
+    chain = host.run(f"openssl verify -CAfile {INTERNAL_CA} {SECRETS}/tls-cert.pem")
+    assert chain.rc == 0, chain.stdout + chain.stderr
 
 
 def test_auth_logs_are_json_without_secrets(host):

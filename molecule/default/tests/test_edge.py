@@ -136,6 +136,23 @@ def test_expected_middlewares_exist(https):
     assert not mcp_auth["forwardAuth"].get("trustForwardHeader", False)
 
 
+def test_traefik_calls_the_auth_service_over_tls(https):
+    """ForwardAuth and the OAuth routes reach the auth service over TLS, trusting the
+    internal CA, as Traefik holds them (its API); its servers are UP over https."""
+    _, body = https(DASHBOARD, "/api/http/middlewares/mcp-auth@file", extra=f"-u {CREDENTIALS}")
+    forward = json.loads(body)["forwardAuth"]
+    assert forward["address"] == "https://auth:8000/verify"
+    assert forward["tls"]["ca"].startswith("-----BEGIN CERTIFICATE-----")
+    _, body = https(DASHBOARD, "/api/http/services/auth@docker", extra=f"-u {CREDENTIALS}")
+    service = json.loads(body)
+    assert service["loadBalancer"]["serversTransport"] == "auth@file"
+    assert service["serverStatus"], service
+    assert {url.split("://")[0] for url in service["serverStatus"]} == {"https"}
+    # UP: Traefik's health check reached /health over TLS through that transport (its API
+    # does not list servers transports themselves).
+    assert set(service["serverStatus"].values()) == {"UP"}
+
+
 def test_internal_entrypoint_is_not_published(docker_json):
     ports = docker_json("inspect traefik-traefik-1")[0]["NetworkSettings"]["Ports"]
     published = sorted(port for port, bindings in ports.items() if bindings)

@@ -9,6 +9,7 @@ import logging
 import logging.config
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import admin
@@ -21,11 +22,25 @@ def app_factory():
     return create_app(load_settings())
 
 
-def server(target: str, *, host: str, port: int, workers: int, log_level: str, factory: bool = True) -> Any:
+def server(
+    target: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    factory: bool = True,
+    tls: tuple[str, str] | None = None,
+) -> Any:
     """The HTTP server of `serve` (and of the bench's always-200 ForwardAuth server, so that
-    both run the same way): Granian, ASGI, HTTP/1.1.
+    both run the same way): Granian, ASGI.
 
-    Traefik's ForwardAuth client keeps two idle connections to the auth service, so under
+    `tls`: (certificate, key) files. With them the service speaks TLS, HTTP/2 or HTTP/1.1
+    as the client offers (ALPN): Traefik's ForwardAuth client speaks HTTP/2 over TLS, so
+    every check rides one connection instead of opening new ones (bench/README.md, d over
+    TLS). Without them: plain HTTP/1.1.
+
+    Over plain HTTP/1.1, Traefik's ForwardAuth client keeps two idle connections, so under
     load about half of the checks open a new TCP connection (bench/README.md). Granian
     accepts and parses in Rust (hyper): a check on a new connection cost 75 µs of CPU under
     it and 330 µs under uvicorn (`make bench`, verify's close rows, quiet machine). One
@@ -36,6 +51,9 @@ def server(target: str, *, host: str, port: int, workers: int, log_level: str, f
     from granian.server import Server
 
     logging_config = log_config(log_level)
+    protocol: dict[str, Any] = {"http": HTTPModes.http1}
+    if tls:
+        protocol = {"http": HTTPModes.auto, "ssl_cert": Path(tls[0]), "ssl_key": Path(tls[1])}
     return Server(
         target,
         address=host,
@@ -47,7 +65,7 @@ def server(target: str, *, host: str, port: int, workers: int, log_level: str, f
         runtime_threads=1,
         blocking_threads=1,
         loop=Loops.uvloop,
-        http=HTTPModes.http1,
+        **protocol,
         # Keep-alive until the client closes: Traefik's ForwardAuth client (Go's default
         # transport) closes a connection idle for 90 s.
         http1_settings=HTTP1Settings(keep_alive=True),
@@ -85,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("AUTH_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("AUTH_WORKERS", "1")))
     serve.add_argument("--log-level", default=os.environ.get("AUTH_LOG_LEVEL", "info"))
+    serve.add_argument(
+        "--tls-certificate",
+        default=os.environ.get("AUTH_TLS_CERTIFICATE", ""),
+        help="PEM certificate (chain) to serve HTTPS with (HTTP/2 and HTTP/1.1); needs --tls-key",
+    )
+    serve.add_argument("--tls-key", default=os.environ.get("AUTH_TLS_KEY", ""), help="its PEM private key")
     sub.add_parser("hash-password", help="print the argon2id hash of a password read from stdin")
     sub.add_parser("check-config", help="load the configuration and the signing key, then exit")
     admin.add_commands(sub)
@@ -107,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     args = args if args.command == "serve" else serve.parse_args([])
     logging.config.dictConfig(log_config(args.log_level))
     load_settings()  # fail fast, with the message naming the bad setting
+    if bool(args.tls_certificate) != bool(args.tls_key):
+        parser.error("--tls-certificate and --tls-key (AUTH_TLS_CERTIFICATE, AUTH_TLS_KEY) go together")
+    for option, path in (("--tls-certificate", args.tls_certificate), ("--tls-key", args.tls_key)):
+        if path and not os.access(path, os.R_OK):
+            parser.error(f"{option}: cannot read {path}")
     # The app reads X-Forwarded-For itself, from its trusted_proxies only (app.py).
     server(
         "mcp_gateway_auth.__main__:app_factory",
@@ -114,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        tls=(args.tls_certificate, args.tls_key) if args.tls_certificate else None,
     ).serve()
     return 0
 
