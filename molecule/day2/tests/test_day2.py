@@ -398,6 +398,44 @@ def test_auth_rollout_fails_no_request(host, load):
     assert not before & after
 
 
+AUTH_TLS_CERT = "/opt/mcp-gateway/auth/secrets/tls-cert.pem"
+
+
+def auth_serials_served(host) -> set[str]:
+    """The serials of the certificates the auth service's replicas serve on the public
+    network, as Traefik sees them (TLS with the name `auth`)."""
+    script = (
+        "for c in $(docker ps -q --filter label=com.docker.compose.service=auth); do "
+        "ip=$(docker inspect -f '{{(index .NetworkSettings.Networks \"public\").IPAddress}}' $c); "
+        "echo | openssl s_client -connect $ip:8000 -servername auth 2>/dev/null "
+        "| openssl x509 -noout -serial; done"
+    )
+    return set(host.run(script).stdout.split())
+
+
+def test_auth_tls_certificate_renewed_by_a_rollout_fails_no_request(host, load):
+    """The auth service's certificate (from the internal CA), renewed ahead of its time: a
+    rollout with a renewal window longer than the certificate's life issues a new one and
+    starts the new replicas with it; Traefik trusts the CA, not the certificate, and keeps
+    every request."""
+    serial = f"openssl x509 -noout -serial -enddate -in {AUTH_TLS_CERT}"
+    before = host.run(serial).stdout.split()
+    assert auth_serials_served(host) == {before[0]}
+    failed, ok, since = load.failed, load.ok, access_log_lines(host)
+    run = playbook(
+        "rollout.yml",
+        *("-e", "service=auth", "-e", "echo_release=v2"),
+        *("-e", "auth_tls_renew_days=400", "-e", "auth_tls_certificate_days=401"),
+    )
+    assert run.returncode == 0, tail(run)
+    after = host.run(serial).stdout.split()
+    report("auth certificate renewal: serials", f"{before[0]} -> {after[0]}")
+    report("auth certificate renewal: requests ok / failed", f"{load.ok - ok} / {load.failed - failed}")
+    assert after[0] != before[0]
+    assert auth_serials_served(host) == {after[0]}
+    assert load.failed - failed == 0, (load.failures, access_log_5xx(host, since))
+
+
 def test_the_sse_session_stayed_open_through_the_rollouts(load):
     assert load.sse_open, load.sse_error
     assert load.session_call() == 200
