@@ -180,8 +180,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         redis, redis_port = common.start_redis(password)
         bridge = Bridge(install_dir)
         bridge_port = bridge.port
-        ours, ours_port, token = common.start_our_auth(redis_port, password, 1, workdir)
-        traefik, traefik_port = request_path.start_traefik(workdir, bridge_port, ours_port, ours_port)
+        # Our auth service as the roles run it: TLS (HTTP/2 to Traefik), `tls.ca` in ForwardAuth.
+        tls_files = request_path.self_signed(workdir)
+        config_file, token = common.our_auth_config(redis_port, password, workdir)
+        ours, ours_port = common.start_our_auth_server(
+            config_file, token, lambda port: common.serve_argv(port, 1, tls_files), ca=tls_files[0]
+        )
+        mcp_auth = request_path.forward_auth(f"https://127.0.0.1:{ours_port}/verify", ca=tls_files[0])
+        routes = {
+            "http": {
+                "middlewares": {"mcp-auth": mcp_auth},
+                "routers": {
+                    "plain": request_path.router("gateway", "plain.bench.test", "bridge", []),
+                    "ours": request_path.router("gateway", common.BENCH_HOST, "bridge", ["mcp-auth"]),
+                },
+                "services": {
+                    "bridge": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{bridge_port}"}]}}
+                },
+            }
+        }
+        traefik, ports = request_path.start_traefik(
+            workdir, {"gateway": {}}, routes, ("gateway", "plain.bench.test")
+        )
+        traefik_port = ports["gateway"]
         procs = [traefik, ours, bridge, redis]
         bearer = {"Authorization": f"Bearer {token}"}
         paths = {
@@ -230,7 +251,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "duration_s": duration,
             "rounds": args.progress_rounds,
             "latency": "client reads the notification - the bridge logs it (supergateway --logLevel debug)",
-            "forward_auth": request_path.forward_auth("<auth>/verify")["forwardAuth"],
+            "forward_auth": request_path.forward_auth("https://<auth>/verify", ca=Path("<internal CA>"))[
+                "forwardAuth"
+            ],
         },
         "seconds": round(time.time() - started, 1),
     }
