@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .conftest import ISSUER
+from .conftest import ISSUER, _free_port
 
 SERVE = [str(Path(sys.executable).with_name("mcp-gateway-auth")), "serve"]
 
@@ -79,12 +79,6 @@ def config(redis_server, key_file, tmp_path) -> Path:
         )
     )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_over_tls_offers_http2_and_answers_with_its_certificate(config, tls_files, tmp_path):
