@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import shutil
@@ -83,6 +84,19 @@ def redis_server() -> Iterator[str]:
     proc.terminate()
     proc.wait(timeout=10)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_cli_config(path: Path, redis_url: str, key_file: Path, **extra) -> Path:
+    """config.json for the real CLI (`mcp-gateway-auth serve` with AUTH_CONFIG): the issuer,
+    the fetch resource, the signing key and Redis, plus `extra`."""
+    config = {
+        "issuer": ISSUER,
+        "resources": [{"host": FETCH}],
+        "signing_key_file": str(key_file),
+        "redis_url": redis_url,
+    }
+    path.write_text(json.dumps(config | extra))
+    return path
 
 
 def make_settings(redis_url: str, key_file: Path, **overrides) -> Settings:

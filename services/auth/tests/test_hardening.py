@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,16 @@ from mcp_gateway_auth.config import ConfigError
 from mcp_gateway_auth.endpoints import trusted_redirect
 from mcp_gateway_auth.keys import SigningKey
 
-from .conftest import HASHES, ISSUER, REDIRECT_URI, Flow, make_settings, pkce_pair
+from .conftest import (
+    HASHES,
+    ISSUER,
+    REDIRECT_URI,
+    Flow,
+    _free_port,
+    make_settings,
+    pkce_pair,
+    write_cli_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -345,12 +353,6 @@ async def test_finding_2_request_bodies_above_the_cap_are_413_before_they_are_re
 # -- finding 4: login audit events were lost in the server's workers ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _json_lines(path: Path) -> list[dict]:
     lines = []
     for line in path.read_text(errors="replace").splitlines():
@@ -362,18 +364,12 @@ def _json_lines(path: Path) -> list[dict]:
 def test_finding_4_every_worker_logs_json_lines_with_their_fields(redis_server, key_file, tmp_path):
     """`mcp-gateway-auth serve --workers 2`, as in the container: a failed sign-in is one JSON
     line on stdout with its user name and address, and both workers log JSON."""
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "issuer": ISSUER,
-                "resources": [{"host": "fetch.gateway.test"}],
-                "signing_key_file": str(key_file),
-                "redis_url": redis_server,
-                "users": [{"username": "alice", "password_hash": HASHES["alice"]}],
-                "cookie_secure": False,
-            }
-        )
+    config = write_cli_config(
+        tmp_path / "config.json",
+        redis_server,
+        key_file,
+        users=[{"username": "alice", "password_hash": HASHES["alice"]}],
+        cookie_secure=False,
     )
     port = _free_port()
     stdout = tmp_path / "stdout"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import os
 import socket
 import ssl
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .conftest import ISSUER, _free_port
+from .conftest import _free_port, write_cli_config
 
 SERVE = [str(Path(sys.executable).with_name("mcp-gateway-auth")), "serve"]
 
@@ -67,18 +66,7 @@ def tls_files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def config(redis_server, key_file, tmp_path) -> Path:
-    path = tmp_path / "config.json"
-    path.write_text(
-        json.dumps(
-            {
-                "issuer": ISSUER,
-                "resources": [{"host": "fetch.gateway.test"}],
-                "signing_key_file": str(key_file),
-                "redis_url": redis_server,
-            }
-        )
-    )
-    return path
+    return write_cli_config(tmp_path / "config.json", redis_server, key_file)
 
 
 def test_serve_over_tls_offers_http2_and_answers_with_its_certificate(config, tls_files, tmp_path):
