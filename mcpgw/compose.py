@@ -96,13 +96,18 @@ def _differs(file: Mapping[str, Any], have: Mapping[str, Any] | None, what: str)
     )
 
 
+# What the compose role's writer (roles/compose/library/compose_write.py) takes of a file.
+_WRITE_KEYS = ("name", "content", "mode", "owner", "group", "secret")
+
+
 def compose_files_plan(
     files: list[dict[str, Any]], listing: Mapping[str, Any], directory: str, directories: list[dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
     """The directories to make and the files to write, from one listing of the project's
     directory on the host (the result of ansible.builtin.find: recursive, any file type,
     checksums): a file whose content, mode and owner are right is not touched, so that a
-    no-op needs no round trip per file; one changed by hand is written again."""
+    no-op needs no round trip per file; one changed by hand is written again. The files
+    to write keep only what the writer takes (name, content, mode, owner, group, secret)."""
     base = directory.rstrip("/")
     on_host = {item["path"]: item for item in listing.get("files") or []}
     missing_base = base in (listing.get("skipped_paths") or {})
@@ -112,7 +117,7 @@ def compose_files_plan(
         if missing_base or on_host.get(path, {}).get("isdir") is not True:
             make.append({"path": path, "mode": wanted.get("mode"), "owner": wanted.get("owner")})
     write = [
-        file
+        {key: file[key] for key in _WRITE_KEYS if key in file}
         for file in files
         if _differs(file, on_host.get(f"{base}/{file['name']}"), f"compose_files_plan: {file['name']}")
     ]
