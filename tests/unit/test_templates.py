@@ -295,6 +295,9 @@ def _tls_info(renew=True, aki="ca:1", sans=("DNS:auth", "IP:127.0.0.1")):
         (_tls_info(), False),
         # No certificate yet: x509_certificate_info failed (failed_when: false), no valid_at.
         ({"results": [{"msg": "no such file"}, {"subject_key_identifier": "ca:1"}]}, True),
+        # None in the secrets listing: the read was skipped.
+        ({"results": [{"skipped": True}, {"skipped": True}]}, True),
+        ({"skipped": True}, True),
         (_tls_info(renew=False), True),  # ends within auth_tls_renew_days
         (_tls_info(aki="ca:old"), True),  # another CA signed it (a restored host's new CA)
         (_tls_info(sans=("DNS:auth",)), True),  # names other hosts
