@@ -81,10 +81,11 @@ images: engine testtools
 	@$(STAGE) "images: build the images without a registry" \
 	  ansible-playbook playbooks/images.yml
 
-# What the gateway itself runs (make up): no test-only images, no test tools.
+# What the gateway itself runs (make up): no test-only images, no test tools, and no
+# archives (inventory/local runs the images in the engine that built them: source local).
 gateway-images: engine
 	@$(STAGE) "images: build the gateway's images without a registry" \
-	  ansible-playbook playbooks/images.yml -e images_tests=false
+	  ansible-playbook playbooks/images.yml -e images_tests=false -e images_archives=false
 
 up: gateway-images
 	@$(STAGE) "up: converge site.yml on this machine" \

@@ -50,7 +50,7 @@ KEYS = frozenset(
     }
 )
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SOURCES = ("build", "registry", "archive")
+SOURCES = ("build", "registry", "archive", "local")
 
 # -- package entries --------------------------------------------------------------------------
 PACKAGE_KEYS = frozenset({"npm", "pypi", "bin", "args", "env", "secrets", "log_level", "session_timeout"})
@@ -263,7 +263,7 @@ def mcp_services_normalize(catalogue: Any, domain: str) -> list[dict[str, Any]]:
         source = entry.get("source", default_source)
         if source not in SOURCES:
             raise _fail(name, "source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
-        if package and source == "registry":
+        if package and source in ("registry", "local"):
             raise _fail(name, "source", "a package entry's image is built: build (on the host) or archive")
         image = "" if package else entry.get("image", f"mcpgw/{name}:latest")
         if state == "present":
@@ -271,8 +271,8 @@ def mcp_services_normalize(catalogue: Any, domain: str) -> list[dict[str, Any]]:
                 raise _fail(name, "build_context", "is required with source build")
             if source == "archive" and not package and not entry.get("archive"):
                 raise _fail(name, "archive", "is required with source archive")
-            if source == "registry" and "image" not in entry:
-                raise _fail(name, "image", "is required with source registry")
+            if source in ("registry", "local") and "image" not in entry:
+                raise _fail(name, "image", f"is required with source {source}")
         port = entry.get("port", 8000)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise _fail(name, "port", f"must be an integer between 1 and 65535, got {port!r}")

@@ -21,15 +21,18 @@ def _reference(name: str) -> str:
     return name if ":" in last or "@" in name else f"{name}:latest"
 
 
+def _tags(host_images: list[dict[str, Any]] | None) -> dict[str, str]:
+    """The image ID of every tag in a look-up of the host's images."""
+    return {tag: image["Id"] for image in host_images or [] for tag in image.get("RepoTags") or []}
+
+
 def compose_images_plan(images: list[dict[str, Any]], host_images: list[dict[str, Any]]) -> dict[str, list]:
     """What to do so that every image of a project is on the host, from one look-up of the
     host's images (community.docker.docker_image_info): registry images to pull, archives
     to copy and load (their image ID differs from the host's, or the host lacks the name),
-    and images to build (their context decides, see the compose role)."""
-    on_host: dict[str, str] = {}
-    for image in host_images or []:
-        for tag in image.get("RepoTags") or []:
-            on_host[tag] = image["Id"]
+    and images to build (their context decides, see the compose role). An image of source
+    `local` is already on the host (built there): one it lacks is an error."""
+    on_host = _tags(host_images)
     plan: dict[str, list] = {"pull": [], "archives": [], "builds": []}
     for image in images:
         source = image.get("source", "registry")
@@ -42,16 +45,29 @@ def compose_images_plan(images: list[dict[str, Any]], host_images: list[dict[str
                 plan["archives"].append(image)
         elif source == "build":
             plan["builds"].append(image)
+        elif source == "local":
+            if reference not in on_host:
+                raise AnsibleFilterError(
+                    f"compose_images_plan: image {image['name']}: source local, but the host has no image "
+                    "of that name (build it on the host first: `make images` for inventory/local)"
+                )
         else:
             raise AnsibleFilterError(f"compose_images_plan: image {image['name']}: unknown source {source!r}")
     return plan
 
 
-def compose_project_running(definition: dict[str, Any], containers: list[dict[str, Any]]) -> bool:
+def compose_project_running(
+    definition: dict[str, Any],
+    containers: list[dict[str, Any]],
+    host_images: list[dict[str, Any]] | None = None,
+) -> bool:
     """Whether every service of a Compose project runs as many containers as it asks for,
     each running and, where it has a health check, healthy — from one listing of the host's
-    containers (docker_host_info, verbose, filtered by the project's label). When it does and
-    none of the project's inputs changed, `docker compose up` has nothing to do."""
+    containers (docker_host_info, verbose, filtered by the project's label). With the same
+    look-up's images, each container must also run the image its service's tag names now (a
+    tag built or loaded again since the container started is not running as asked). When it
+    does and none of the project's inputs changed, `docker compose up` has nothing to do."""
+    on_host = _tags(host_images)
     project = definition.get("name")
     by_service: dict[str, list[dict[str, Any]]] = {}
     for container in containers or []:
@@ -67,6 +83,9 @@ def compose_project_running(definition: dict[str, Any], containers: list[dict[st
             and "(health: starting)" not in (c.get("Status") or "")
         ]  # fmt: skip
         if len(running) != wanted or len(by_service.get(name, [])) != wanted:
+            return False
+        image = on_host.get(_reference(str((service or {}).get("image") or "")))
+        if image and any(c.get("ImageID") != image for c in running):
             return False
     return True
 

@@ -224,10 +224,23 @@ def test_the_plan_copies_only_what_the_host_lacks(tmp_path):
         {"Id": "sha256:" + "cc" * 32, "RepoTags": ["b:1"]},
         {"Id": "sha256:" + "dd" * 32, "RepoTags": ["redis:latest", "always:1"]},
     ]
-    plan = compose_images_plan(images, host)
+    plan = compose_images_plan([*images, {"name": "redis", "source": "local"}], host)
     assert [i["name"] for i in plan["archives"]] == ["b:1"]
     assert [i["name"] for i in plan["pull"]] == ["traefik:v3", "always:1"]
     assert [i["name"] for i in plan["builds"]] == ["mine:1"]
+
+
+def test_an_image_of_source_local_the_host_lacks_is_an_error_naming_it():
+    host = [{"Id": "sha256:" + "dd" * 32, "RepoTags": ["redis:latest"]}]
+    assert compose_images_plan([{"name": "redis", "source": "local"}], host) == {
+        "pull": [],
+        "archives": [],
+        "builds": [],
+    }
+    with pytest.raises(
+        AnsibleFilterError, match=r"image mcpgw/auth:0.1.0: source local, but the host has no"
+    ):
+        compose_images_plan([{"name": "mcpgw/auth:0.1.0", "source": "local"}], host)
 
 
 # -- the roles, run by Ansible on this machine (no host changes: check mode, localhost) -------------
@@ -330,6 +343,35 @@ def test_up_is_needed_unless_every_replica_runs_healthy():
     )
     other = [container(c["Labels"]["com.docker.compose.service"], project="auth") for c in running]
     assert not compose_project_running(definition, other)
+
+
+def test_up_is_needed_when_a_container_runs_another_image_than_its_tag_names_now():
+    from mcpgw.compose import compose_project_running
+
+    definition = {
+        "name": "mcp-echo",
+        "services": {"server": {"image": "mcpgw/echo:0.1.0"}, "side": {"image": "x"}},
+    }
+    labels = {"com.docker.compose.project": "mcp-echo"}
+
+    def container(service, image):
+        return {
+            "Labels": {**labels, "com.docker.compose.service": service},
+            "State": "running",
+            "Status": "Up 1 minute",
+            "ImageID": image,
+        }
+
+    images = [{"Id": "sha256:new", "RepoTags": ["mcpgw/echo:0.1.0"]}]
+    # "x" (x:latest) is not in the look-up's images: not compared.
+    assert compose_project_running(
+        definition, [container("server", "sha256:new"), container("side", "o")], images
+    )
+    # The tag was built again since the container started.
+    assert not compose_project_running(
+        definition, [container("server", "sha256:old"), container("side", "o")], images
+    )
+    assert compose_project_running(definition, [container("server", "sha256:old"), container("side", "o")])
 
 
 def _found(path: str, content: str | None = None, mode: str = "0644", owner: str = "root", isdir=False):
